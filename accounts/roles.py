@@ -1,0 +1,41 @@
+"""Who may do what: the roles of the HTTP contract, read from a request's user."""
+
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from accounts.models import ApiClient, Role
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def role_of(user: User) -> str | None:
+    if not user.is_authenticated:
+        return None
+    client: ApiClient | None = getattr(user, "api_client", None)
+    if client is not None:
+        return client.role
+    # A superuser created with createsuperuser (no ApiClient row) operates the platform.
+    if getattr(user, "is_superuser", False):
+        return Role.OPERATOR
+    return None
+
+
+def sees_test_data(user: User) -> bool:
+    """Test data is secret: only compute workers and operators may see its UUIDs."""
+    return role_of(user) in (Role.COMPUTE, Role.OPERATOR)
+
+
+def worker_of(user: User) -> uuid.UUID:
+    """The worker UUID the user's claims record."""
+    client: ApiClient | None = getattr(user, "api_client", None)
+    if client is not None:
+        return client.worker
+    # A superuser without an ApiClient row still gets a stable worker identity.
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"orchestrator:user:{user.pk}")
+
+
+def actor_name(user: User | None) -> str:
+    if user is None or not user.is_authenticated:
+        return "system"
+    return user.get_username()

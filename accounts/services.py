@@ -1,0 +1,40 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from knox.models import AuthToken
+
+from accounts.models import ApiClient, Role
+
+
+class ClientExists(Exception):
+    pass
+
+
+@transaction.atomic
+def client_create(*, name: str, role: str, password: str | None = None) -> tuple[ApiClient, str]:
+    """Create a user with a role and one API token; return the client and the plain key.
+
+    The key is shown once: only its digest is stored.
+    """
+    User = get_user_model()
+    if User.objects.filter(username=name).exists():
+        raise ClientExists(f"a user named {name!r} already exists")
+    user: AbstractUser = User(username=name)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    if role == Role.OPERATOR:
+        # Operators run the platform from the Django admin.
+        user.is_staff = True
+        user.is_superuser = True
+    user.save()
+    client = ApiClient.objects.create(user=user, role=role)
+    _, key = AuthToken.objects.create(user=user, expiry=None)
+    return client, key
+
+
+@transaction.atomic
+def tokens_revoke(*, name: str) -> int:
+    deleted, _ = AuthToken.objects.filter(user__username=name).delete()
+    return deleted

@@ -1,0 +1,59 @@
+from uuid import UUID, uuid4
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+
+from problems.models import Algo, Problem
+from tasks.models import QueueTask, Status, TaskKind
+
+
+class Learnuplet(QueueTask):
+    """One training task: train `model_start` on one mini-batch, save `model_end`."""
+
+    kind = TaskKind.LEARNUPLET
+    ended_field = "training_done"
+
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="learnuplets")
+    workflow = models.UUIDField()
+    train_data = ArrayField(models.UUIDField())
+    test_data = ArrayField(models.UUIDField(), default=list, blank=True)
+    algo = models.ForeignKey(Algo, on_delete=models.PROTECT, related_name="learnuplets")
+    model_start = models.UUIDField(
+        null=True, blank=True, help_text="Known once the previous rank has reported."
+    )
+    model_end = models.UUIDField(default=uuid4, unique=True)
+    rank = models.PositiveIntegerField()
+    perf = models.FloatField(null=True, blank=True)
+    test_perf = models.JSONField(default=dict, blank=True)
+    train_perf = models.JSONField(default=dict, blank=True)
+    training_creation = models.DateTimeField(auto_now_add=True)
+    training_done = models.DateTimeField(null=True, blank=True)
+
+    class Meta(QueueTask.Meta):
+        ordering = ["training_creation", "algo", "rank"]
+        constraints = [
+            *QueueTask.Meta.constraints,
+            models.UniqueConstraint(fields=["algo", "rank"], name="learnuplet_one_per_algo_rank"),
+            models.CheckConstraint(condition=models.Q(rank__gte=0), name="learnuplet_rank_non_negative"),
+            models.CheckConstraint(
+                condition=~models.Q(status=Status.DONE) | models.Q(perf__isnull=False),
+                name="learnuplet_done_has_perf",
+            ),
+        ]
+        indexes = [
+            *QueueTask.Meta.indexes,
+            GinIndex(fields=["train_data"], name="learnuplet_train_data_gin"),
+            models.Index(fields=["problem", "status"], name="learnuplet_problem_status"),
+            models.Index(fields=["algo", "status", "perf"], name="learnuplet_algo_status_perf"),
+        ]
+
+    def __str__(self) -> str:
+        return f"learnuplet {self.uuid} (rank {self.rank})"
+
+    @classmethod
+    def on_ended(cls, pks: list[UUID]) -> None:
+        from learning.services import release_next
+
+        release_next(pks)

@@ -1,0 +1,28 @@
+from rest_framework import serializers
+
+from accounts.secrecy import HidesTestDataSerializer
+from learning.models import Learnuplet
+from orchestrator_site.fields import FiniteFloatField
+from tasks.api import ResultSerializer
+
+
+class LearnupletSerializer(HidesTestDataSerializer):
+    secret_fields = ("test_data", "test_perf")
+    problem = serializers.UUIDField(source="problem_id", read_only=True)
+    algo = serializers.UUIDField(source="algo_id", read_only=True)
+
+    class Meta:
+        model = Learnuplet
+        fields = [
+            "uuid", "problem", "workflow", "train_data", "test_data", "algo", "model_start",
+            "model_end", "rank", "worker", "status", "perf", "test_perf", "train_perf",
+            "training_creation", "training_done", "attempt", "lease_expires_at", "last_error",
+        ]
+        read_only_fields = fields
+
+
+class LearnResultSerializer(ResultSerializer):
+    perf = FiniteFloatField(required=False)
+    train_perf = serializers.DictField(child=FiniteFloatField(), required=False, default=dict)
+    test_perf = serializers.DictField(child=FiniteFloatField(), required=False, default=dict)
+

@@ -1,0 +1,42 @@
+"""One JSON error shape for every failure the contract names (400/404/409/413)."""
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from tasks.queue import TaskConflict, TaskNotFound
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This state change is not allowed now."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "too_large"
+
+
+def as_api_exception(exc: Exception) -> Exception:
+    """Translate the domain's exceptions into DRF's; others pass through."""
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return exceptions.ValidationError(exc.message_dict)
+        return exceptions.ValidationError({"detail": exc.messages})
+    if isinstance(exc, TaskConflict):
+        return Conflict(str(exc))
+    if isinstance(exc, TaskNotFound):
+        return exceptions.NotFound(str(exc))
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    return exc
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    return drf_exception_handler(as_api_exception(exc), context)

@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import DefaultRouter
+
+from learning.views import LearnupletViewSet
+from orchestrator_site.health import healthz
+from predictions.views import PredupletViewSet
+from problems.views import AlgoViewSet, DataViewSet, ProblemViewSet
+
+router = DefaultRouter()
+router.register("problems", ProblemViewSet, basename="problem")
+router.register("algos", AlgoViewSet, basename="algo")
+router.register("data", DataViewSet, basename="data")
+router.register("learnuplets", LearnupletViewSet, basename="learnuplet")
+router.register("preduplets", PredupletViewSet, basename="preduplet")
+
+api_v1 = [
+    path("", include(router.urls)),
+    # The contract opens the schema and its UI to everyone.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]),
+        name="docs",
+    ),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api-auth/", include("rest_framework.urls")),
+]

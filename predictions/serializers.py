@@ -1,0 +1,28 @@
+from rest_framework import serializers
+
+from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField, UUIDListField
+from predictions.models import Preduplet
+from tasks.api import ResultSerializer
+
+
+class PredupletSerializer(serializers.ModelSerializer):
+    problem = serializers.UUIDField(source="problem_id", read_only=True)
+
+    class Meta:
+        model = Preduplet
+        fields = [
+            "uuid", "problem", "workflow", "data", "prediction_storage_uuid", "model", "worker",
+            "status", "timestamp_request", "timestamp_done", "attempt", "lease_expires_at",
+            "last_error",
+        ]
+        read_only_fields = fields
+
+
+class PredupletCreateSerializer(serializers.Serializer):
+    problem = StrictUUIDField()
+    data = OneOrManyUUIDsField(min_length=1, max_length=10_000)
+    model = StrictUUIDField(required=False)
+
+
+class PredResultSerializer(ResultSerializer):
+    prediction_storage_uuid = UUIDListField(required=False, default=list, max_length=10_000)

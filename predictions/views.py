@@ -1,0 +1,40 @@
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.permissions import UploaderWrites
+from orchestrator_site.fields import UUID_PATH
+from predictions import services
+from predictions.filters import PredupletFilter
+from predictions.models import Preduplet
+from predictions.serializers import PredResultSerializer, PredupletCreateSerializer, PredupletSerializer
+from tasks.api import QueueActionsMixin
+
+
+@extend_schema_view(
+    claim_next=extend_schema(responses={200: PredupletSerializer, 204: OpenApiResponse(description="Nothing to claim.")}),
+    claim=extend_schema(responses={200: PredupletSerializer, 409: OpenApiResponse(description="Not todo.")}),
+    result=extend_schema(request=PredResultSerializer, responses={200: PredupletSerializer}),
+)
+class PredupletViewSet(QueueActionsMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Preduplet.objects.all()
+    serializer_class = PredupletSerializer
+    filterset_class = PredupletFilter
+    permission_classes = [UploaderWrites]
+    lookup_value_regex = UUID_PATH
+    queue_model = Preduplet
+    result_serializer_class = PredResultSerializer
+
+    @extend_schema(request=PredupletCreateSerializer, responses={201: PredupletSerializer})
+    def create(self, request: Request) -> Response:
+        body = PredupletCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        preduplet = services.preduplet_request(user=request.user, **body.validated_data)
+        return Response(PredupletSerializer(preduplet).data, status=status.HTTP_201_CREATED)
+
+    def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> Preduplet:
+        return services.preduplet_report(pk, worker=worker, actor=actor, **result)

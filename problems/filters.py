@@ -1,0 +1,22 @@
+import django_filters
+
+from problems.models import Algo, Data
+
+
+class AlgoFilter(django_filters.FilterSet):
+    problem = django_filters.UUIDFilter(field_name="problem_id")
+
+    class Meta:
+        model = Algo
+        fields = ["problem"]
+
+
+class DataFilter(django_filters.FilterSet):
+    problem = django_filters.UUIDFilter(method="filter_problem")
+
+    class Meta:
+        model = Data
+        fields = ["problem"]
+
+    def filter_problem(self, queryset, name, value):  # type: ignore[no-untyped-def]
+        return queryset.filter(problems__contains=[value])

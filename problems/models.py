@@ -1,0 +1,94 @@
+from uuid import UUID, uuid4
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+
+
+class ProblemQuerySet(models.QuerySet["Problem"]):
+    def test_data_among(self, uuids: list[UUID]) -> set[UUID]:
+        """Which of `uuids` are some problem's secret test data (one indexed query)."""
+        found = self.filter(test_dataset__overlap=uuids).values_list("test_dataset", flat=True)
+        return set(uuids).intersection(u for dataset in found for u in dataset)
+
+
+class DataQuerySet(models.QuerySet["Data"]):
+    def without_test_data(self) -> "DataQuerySet":
+        secret = Problem.objects.filter(test_dataset__contains=[models.OuterRef("uuid")])
+        return self.exclude(models.Exists(secret))
+
+
+class Problem(models.Model):
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    workflow = models.UUIDField(help_text="Problem workflow (metric, targets) on Storage.")
+    timestamp_upload = models.DateTimeField(auto_now_add=True)
+    test_dataset = ArrayField(
+        models.UUIDField(), default=list, blank=True,
+        help_text="Secret test data: visible only to compute workers and operators.",
+    )
+    size_train_dataset = models.PositiveIntegerField(help_text="Mini-batch size of each training task.")
+    higher_is_better = models.BooleanField(
+        default=True, help_text="Direction of the metric: is a higher perf better?"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ProblemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["timestamp_upload", "uuid"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(size_train_dataset__gte=1), name="problem_size_train_dataset_positive"
+            ),
+        ]
+        indexes = [GinIndex(fields=["test_dataset"], name="problem_test_dataset_gin")]
+
+    def __str__(self) -> str:
+        return str(self.uuid)
+
+
+class Algo(models.Model):
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="algos")
+    name = models.CharField(max_length=255)
+    timestamp_upload = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["timestamp_upload", "uuid"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uuid})"
+
+
+class Data(models.Model):
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    problems = ArrayField(models.UUIDField(), help_text="Problems this data is registered for.")
+    timestamp_upload = models.DateTimeField(auto_now_add=True)
+    # Registration order, including the order inside one request: mini-batches follow it.
+    seq = models.BigIntegerField(
+        editable=False,
+        db_default=models.Func(models.Value("problems_data_seq"), function="nextval",
+                               output_field=models.BigIntegerField()),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = DataQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "data"
+        ordering = ["seq"]
+        indexes = [
+            GinIndex(fields=["problems"], name="data_problems_gin"),
+            models.Index(fields=["seq"], name="data_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.uuid)

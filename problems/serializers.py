@@ -1,0 +1,73 @@
+from rest_framework import serializers
+
+from accounts.secrecy import HidesTestDataSerializer
+from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField, UUIDListField
+from problems.models import Algo, Data, Problem
+
+
+class ProblemSerializer(HidesTestDataSerializer):
+    secret_fields = ("test_dataset",)
+
+    class Meta:
+        model = Problem
+        fields = ["uuid", "workflow", "timestamp_upload", "test_dataset", "size_train_dataset",
+                  "higher_is_better"]
+        read_only_fields = fields
+
+
+class ProblemCreateSerializer(serializers.Serializer):
+    uuid = StrictUUIDField(required=False)
+    workflow = StrictUUIDField()
+    test_dataset = UUIDListField(max_length=100_000)
+    size_train_dataset = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    higher_is_better = serializers.BooleanField(default=True)
+
+
+class AlgoSerializer(serializers.ModelSerializer):
+    problem = serializers.UUIDField(source="problem_id", read_only=True)
+
+    class Meta:
+        model = Algo
+        fields = ["uuid", "problem", "name", "timestamp_upload"]
+        read_only_fields = fields
+
+
+class AlgoCreatedSerializer(AlgoSerializer):
+    new_learnuplets = serializers.IntegerField(read_only=True)
+
+    class Meta(AlgoSerializer.Meta):
+        fields = [*AlgoSerializer.Meta.fields, "new_learnuplets"]
+
+
+class AlgoCreateSerializer(serializers.Serializer):
+    uuid = StrictUUIDField(required=False)
+    problem = StrictUUIDField()
+    name = serializers.CharField(max_length=255)
+
+
+class DataSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Data
+        fields = ["uuid", "problems", "timestamp_upload"]
+        read_only_fields = fields
+
+
+class DataCreateSerializer(serializers.Serializer):
+    uuid = OneOrManyUUIDsField(min_length=1, max_length=50_000)
+    problems = UUIDListField(min_length=1, max_length=1_000)
+
+
+class DataCreatedSerializer(serializers.Serializer):
+    data = DataSerializer(many=True)
+    new_learnuplets = serializers.IntegerField()
+
+
+class LeaderboardRowSerializer(serializers.Serializer):
+    algo = serializers.UUIDField()
+    name = serializers.CharField()
+    perf = serializers.FloatField(allow_null=True)
+    model = serializers.UUIDField(allow_null=True)
+    rank = serializers.IntegerField(allow_null=True)
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    total = serializers.IntegerField()

@@ -1,0 +1,89 @@
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.permissions import UploaderWrites
+from accounts.roles import sees_test_data
+from learning.services import leaderboard
+from orchestrator_site.fields import UUID_PATH
+from problems import services
+from problems.filters import AlgoFilter, DataFilter
+from problems.models import Algo, Data, Problem
+from problems.serializers import (
+    AlgoCreatedSerializer,
+    AlgoCreateSerializer,
+    AlgoSerializer,
+    DataCreatedSerializer,
+    DataCreateSerializer,
+    DataSerializer,
+    LeaderboardRowSerializer,
+    ProblemCreateSerializer,
+    ProblemSerializer,
+)
+
+
+class RegistryViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    permission_classes = [UploaderWrites]
+    lookup_value_regex = UUID_PATH
+
+
+class ProblemViewSet(RegistryViewSet):
+    queryset = Problem.objects.all()
+    serializer_class = ProblemSerializer
+
+    @extend_schema(request=ProblemCreateSerializer, responses={201: ProblemSerializer})
+    def create(self, request: Request) -> Response:
+        body = ProblemCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        fields = dict(body.validated_data)
+        problem = services.problem_create(pk=fields.pop("uuid", None), user=request.user, **fields)
+        # The one exception to test-data secrecy: the creator sees what it sent.
+        data = ProblemSerializer(problem, context={"request": request, "reveal_test_data": True}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: LeaderboardRowSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def leaderboard(self, request: Request, pk: str) -> Response:
+        rows = leaderboard(self.get_object())
+        return Response(LeaderboardRowSerializer(rows, many=True).data)
+
+
+class AlgoViewSet(RegistryViewSet):
+    queryset = Algo.objects.all()
+    serializer_class = AlgoSerializer
+    filterset_class = AlgoFilter
+
+    @extend_schema(request=AlgoCreateSerializer, responses={201: AlgoCreatedSerializer})
+    def create(self, request: Request) -> Response:
+        body = AlgoCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        fields = dict(body.validated_data)
+        algo, created = services.algo_register(pk=fields.pop("uuid", None), user=request.user, **fields)
+        algo.new_learnuplets = created
+        return Response(AlgoCreatedSerializer(algo).data, status=status.HTTP_201_CREATED)
+
+
+class DataViewSet(RegistryViewSet):
+    serializer_class = DataSerializer
+    filterset_class = DataFilter
+
+    def get_queryset(self) -> QuerySet[Data]:
+        # Test data are secret: for clients they do not exist.
+        data = Data.objects.all()
+        return data if sees_test_data(self.request.user) else data.without_test_data()
+
+    @extend_schema(request=DataCreateSerializer, responses={201: DataCreatedSerializer})
+    def create(self, request: Request) -> Response:
+        body = DataCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        records, created = services.data_register(
+            uuids=body.validated_data["uuid"], problems=body.validated_data["problems"], user=request.user
+        )
+        if not sees_test_data(request.user):
+            secret = Problem.objects.test_data_among([r.pk for r in records])
+            records = [r for r in records if r.pk not in secret]
+        payload = {"data": DataSerializer(records, many=True).data, "new_learnuplets": created}
+        return Response(payload, status=status.HTTP_201_CREATED)

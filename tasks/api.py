@@ -1,0 +1,76 @@
+"""HTTP actions shared by the learnuplet and preduplet viewsets: claim, heartbeat, result."""
+
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.permissions import WorkerWrites
+from accounts.roles import actor_name, worker_of
+from tasks import queue
+from tasks.models import QueueTask, Status
+
+
+class AttemptSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+
+
+class ResultSerializer(AttemptSerializer):
+    status = serializers.ChoiceField(choices=[Status.DONE, Status.FAILED])
+    error = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
+
+
+class LeaseSerializer(serializers.Serializer):
+    lease_expires_at = serializers.DateTimeField()
+
+
+class QueueActionsMixin:
+    """Worker protocol over a QueueTask model, one implementation for both task kinds."""
+
+    queue_model: type[QueueTask]
+    result_serializer_class: type[ResultSerializer]
+
+    def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> QueueTask:
+        raise NotImplementedError
+
+    def _task_response(self, task: QueueTask) -> Response:
+        return Response(self.get_serializer(task).data)  # type: ignore[attr-defined]
+
+    # Each viewset completes these schemas with its own task serializer.
+    @extend_schema(request=None)
+    @action(detail=False, methods=["post"], url_path="claim", url_name="claim-next",
+            permission_classes=[WorkerWrites])
+    def claim_next(self, request: Request) -> Response:
+        task = queue.claim_next(self.queue_model, worker=worker_of(request.user), actor=actor_name(request.user))
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return self._task_response(task)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"], url_path="claim", permission_classes=[WorkerWrites])
+    def claim(self, request: Request, pk: str) -> Response:
+        task = queue.claim(self.queue_model, uuid.UUID(pk), worker=worker_of(request.user),
+                           actor=actor_name(request.user))
+        return self._task_response(task)
+
+    @extend_schema(request=AttemptSerializer, responses={200: LeaseSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[WorkerWrites])
+    def heartbeat(self, request: Request, pk: str) -> Response:
+        body = AttemptSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        task = queue.heartbeat(self.queue_model, uuid.UUID(pk), worker=worker_of(request.user),
+                               attempt=body.validated_data["attempt"])
+        return Response(LeaseSerializer(task).data)
+
+    @action(detail=True, methods=["post"], permission_classes=[WorkerWrites])
+    def result(self, request: Request, pk: str) -> Response:
+        body = self.result_serializer_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        task = self.report(uuid.UUID(pk), body.validated_data, worker=worker_of(request.user),
+                           actor=actor_name(request.user))
+        return self._task_response(task)
+

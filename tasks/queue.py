@@ -1,0 +1,298 @@
+"""State changes of queued tasks: claims, heartbeats, results, lease expiry, re-queues.
+
+One implementation for learnuplets and preduplets. Every change of status goes through
+`transition`, which locks the rows it changes, updates them in one statement and writes
+one event row per task in one more: three queries whatever the number of rows. Workers
+race on claims, so those lock with SKIP LOCKED and never read a status and then write it.
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models.functions import Now
+
+from tasks.models import QueueTask, Status, TaskEvent
+
+T = TypeVar("T", bound=QueueTask)
+
+LEASE_EXPIRED = "lease expired"
+
+
+class TaskNotFound(Exception):
+    """No task with that UUID (404)."""
+
+
+class TaskConflict(Exception):
+    """The task is not in a state that allows this change now (409)."""
+
+
+def lease_end() -> ExpressionWrapper:
+    return ExpressionWrapper(
+        Now() + timedelta(seconds=settings.ORCHESTRATOR_LEASE_SECONDS),
+        output_field=DateTimeField(),
+    )
+
+
+def transition(
+    model: type[T],
+    *,
+    where: Q,
+    to: str,
+    values: dict[str, Any] | None = None,
+    actor: str,
+    reason: str = "",
+    order_by: Sequence[str] = (),
+    limit: int | None = None,
+    skip_locked: bool = False,
+) -> list[uuid.UUID]:
+    """Move the tasks matching `where` to status `to`; return their UUIDs.
+
+    The rows are locked first (`FOR UPDATE`, skipping rows other transactions hold when
+    `skip_locked`), so `where` is evaluated on the current row versions and two callers
+    can never both move one task. Must run inside a transaction.
+    """
+    assert connection.in_atomic_block, "transition() must run inside transaction.atomic"
+    locked = model.objects.select_for_update(skip_locked=skip_locked).filter(where)
+    if order_by:
+        locked = locked.order_by(*order_by)
+    if limit is not None:
+        locked = locked[:limit]
+    rows = list(locked.values_list("pk", "status"))
+    if not rows:
+        return []
+    pks = [pk for pk, _ in rows]
+    model.objects.filter(pk__in=pks).update(status=to, **(values or {}))
+    _record_events(model, rows, actor=actor, reason=reason)
+    return pks
+
+
+def _record_events(
+    model: type[QueueTask], rows: list[tuple[uuid.UUID, str]], *, actor: str, reason: str
+) -> None:
+    # INSERT ... SELECT reads worker and attempt as the UPDATE left them, in one statement.
+    table = connection.ops.quote_name(model._meta.db_table)
+    events = connection.ops.quote_name(TaskEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {events}
+                (kind, task, from_status, to_status, attempt, worker, actor, reason, at)
+            SELECT %s, t.uuid, prev.from_status, t.status, t.attempt, t.worker, %s, %s, now()
+            FROM {table} t
+            JOIN unnest(%s::uuid[], %s::text[]) AS prev(uuid, from_status) ON prev.uuid = t.uuid
+            """,
+            [model.kind, actor, reason, [pk for pk, _ in rows], [status for _, status in rows]],
+        )
+
+
+def record_created(
+    model: type[QueueTask], pks: Sequence[uuid.UUID], *, actor: str = "system", reason: str
+) -> None:
+    """History starts at creation: one event per new task, from no status."""
+    _record_events(model, [(pk, "") for pk in pks], actor=actor, reason=reason)
+
+
+def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
+    """Give back tasks whose lease ran out; fail those out of attempts. Returns the counts.
+
+    Called on every claim, so abandoned tasks return to the queue while workers poll,
+    without a cron job or an operator.
+    """
+    expired = Q(status=Status.PENDING, lease_expires_at__lt=Now())
+    max_attempts = settings.ORCHESTRATOR_MAX_ATTEMPTS
+    with transaction.atomic():
+        requeued = transition(
+            model,
+            where=expired & Q(attempt__lt=max_attempts),
+            to=Status.TODO,
+            values={"worker": None, "lease_expires_at": None, "queued_at": Now()},
+            actor="system",
+            reason=LEASE_EXPIRED,
+            skip_locked=True,
+        )
+        failed = transition(
+            model,
+            where=expired & Q(attempt__gte=max_attempts),
+            to=Status.FAILED,
+            values={model.ended_field: Now(), "lease_expires_at": None, "last_error": LEASE_EXPIRED},
+            actor="system",
+            reason=f"{LEASE_EXPIRED} after {max_attempts} attempts",
+            skip_locked=True,
+        )
+        if failed:
+            model.on_ended(failed)
+    return len(requeued), len(failed)
+
+
+def _claim_values(worker: uuid.UUID) -> dict[str, Any]:
+    return {
+        "worker": worker,
+        "attempt": F("attempt") + 1,
+        "claimed_at": Now(),
+        "heartbeat_at": Now(),
+        "lease_expires_at": lease_end(),
+    }
+
+
+@transaction.atomic
+def claim_next(model: type[T], *, worker: uuid.UUID, actor: str) -> T | None:
+    """Claim the oldest todo task for `worker`, or return None when none is claimable."""
+    expire_leases(model)
+    claimed = transition(
+        model,
+        where=Q(status=Status.TODO),
+        to=Status.PENDING,
+        values=_claim_values(worker),
+        actor=actor,
+        order_by=("queued_at", "pk"),
+        limit=1,
+        skip_locked=True,
+    )
+    return model.objects.get(pk=claimed[0]) if claimed else None
+
+
+@transaction.atomic
+def claim(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, actor: str) -> T:
+    """Claim one named task; TaskConflict unless it is todo right now."""
+    expire_leases(model)
+    claimed = transition(
+        model,
+        where=Q(pk=pk, status=Status.TODO),
+        to=Status.PENDING,
+        values=_claim_values(worker),
+        actor=actor,
+    )
+    if not claimed:
+        status = _status_of(model, pk)
+        raise TaskConflict(f"{model.kind} {pk} is {status}, not todo")
+    return model.objects.get(pk=pk)
+
+
+@transaction.atomic
+def heartbeat(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, attempt: int) -> T:
+    """Renew the lease of the caller's current claim."""
+    renewed = model.objects.filter(
+        pk=pk, status=Status.PENDING, worker=worker, attempt=attempt
+    ).update(heartbeat_at=Now(), lease_expires_at=lease_end())
+    if not renewed:
+        _status_of(model, pk)
+        raise TaskConflict(f"this worker's claim (attempt {attempt}) on {model.kind} {pk} is not current")
+    return model.objects.get(pk=pk)
+
+
+@transaction.atomic
+def finish(
+    model: type[T],
+    pk: uuid.UUID,
+    *,
+    worker: uuid.UUID | None,
+    attempt: int | None,
+    status: str,
+    values: dict[str, Any],
+    error: str = "",
+    actor: str,
+) -> T:
+    """Record the result of the caller's claim: `done` with `values`, or `failed`.
+
+    Fenced by worker and attempt: a worker whose lease expired and whose task was given
+    to another gets TaskConflict and changes nothing. The same result sent again is a
+    no-op. `worker`/`attempt` None skip the fence (2017 clients report without them).
+    """
+    assert status in (Status.DONE, Status.FAILED)
+    fence = Q(pk=pk, status=Status.PENDING)
+    if worker is not None:
+        fence &= Q(worker=worker)
+    if attempt is not None:
+        fence &= Q(attempt=attempt)
+    ended = transition(
+        model,
+        where=fence,
+        to=status,
+        values={
+            **values,
+            model.ended_field: Now(),
+            "lease_expires_at": None,
+            "last_error": error,
+        },
+        actor=actor,
+        reason=error,
+    )
+    if ended:
+        model.on_ended(ended)
+        return model.objects.get(pk=pk)
+    try:
+        task = model.objects.get(pk=pk)
+    except model.DoesNotExist:
+        raise TaskNotFound(f"no {model.kind} {pk}") from None
+    if _is_same_result(task, worker=worker, attempt=attempt, status=status, values=values, error=error):
+        return task
+    raise TaskConflict(
+        f"{model.kind} {pk} is {task.status} (attempt {task.attempt}); "
+        f"this result for attempt {attempt} is not current"
+    )
+
+
+def _is_same_result(
+    task: QueueTask,
+    *,
+    worker: uuid.UUID | None,
+    attempt: int | None,
+    status: str,
+    values: dict[str, Any],
+    error: str,
+) -> bool:
+    if task.status != status or worker is None or attempt is None:
+        return False
+    if task.worker != worker or task.attempt != attempt or task.last_error != error:
+        return False
+    return all(getattr(task, name) == value for name, value in values.items())
+
+
+def _status_of(model: type[QueueTask], pk: uuid.UUID) -> str:
+    status = model.objects.filter(pk=pk).values_list("status", flat=True).first()
+    if status is None:
+        raise TaskNotFound(f"no {model.kind} {pk}")
+    return status
+
+
+def requeue(
+    model: type[QueueTask],
+    *,
+    where: Q,
+    actor: str,
+    reason: str,
+    reset_attempts: bool = False,
+    waiting_unless: str | None = None,
+) -> list[uuid.UUID]:
+    """Put tasks matching `where` back to run; operator tools build `where`.
+
+    `waiting_unless` names a field: a task where it is null goes back to `waiting`
+    instead of `todo` (a learnuplet whose start model is not known yet).
+    """
+    values: dict[str, Any] = {
+        "worker": None,
+        "lease_expires_at": None,
+        model.ended_field: None,
+        "queued_at": Now(),
+    }
+    if reset_attempts:
+        values["attempt"] = 0
+    moved: list[uuid.UUID] = []
+    with transaction.atomic():
+        if waiting_unless is None:
+            return transition(model, where=where, to=Status.TODO, values=values, actor=actor, reason=reason)
+        moved += transition(
+            model, where=where & Q(**{f"{waiting_unless}__isnull": False}),
+            to=Status.TODO, values=values, actor=actor, reason=reason,
+        )
+        moved += transition(
+            model, where=where & Q(**{f"{waiting_unless}__isnull": True}),
+            to=Status.WAITING, values={**values, "queued_at": None}, actor=actor, reason=reason,
+        )
+    return moved
+
