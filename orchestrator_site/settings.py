@@ -204,5 +204,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("ORCHESTRATOR_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # pgserver logs every pg_ctl call, including at interpreter exit.
+        "pgserver": {"level": "WARNING"},
     },
 }

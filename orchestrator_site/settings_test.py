@@ -1,0 +1,17 @@
+"""The test suite's settings: production settings, plus what a test run supplies itself.
+
+A throw-away secret key, the embedded PostgreSQL when DATABASE_URL is unset, and plain
+HTTP for the test client. Everything else is exactly as deployed.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+os.environ.setdefault("ORCHESTRATOR_EMBEDDED_DB", "1")
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+
+from orchestrator_site.settings import *  # noqa: E402,F403
+
+# Password hashing dominates fixture set-up time; tests do not need its cost.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,63 @@
+"""factory_boy factories for the Orchestrator's records."""
+
+import uuid
+
+import factory
+from django.utils import timezone
+
+from learning.models import Learnuplet
+from predictions.models import Preduplet
+from problems.models import Algo, Data, Problem
+from tasks.models import Status
+
+
+class ProblemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Problem
+
+    workflow = factory.LazyFunction(uuid.uuid4)
+    test_dataset = factory.LazyFunction(lambda: [uuid.uuid4(), uuid.uuid4()])
+    size_train_dataset = 2
+    higher_is_better = True
+
+
+class AlgoFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Algo
+
+    problem = factory.SubFactory(ProblemFactory)
+    name = factory.Sequence(lambda n: f"algo-{n}")
+
+
+class DataFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Data
+
+    problems = factory.LazyFunction(list)
+
+
+class LearnupletFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Learnuplet
+
+    algo = factory.SubFactory(AlgoFactory)
+    problem = factory.SelfAttribute("algo.problem")
+    workflow = factory.SelfAttribute("problem.workflow")
+    train_data = factory.LazyFunction(lambda: [uuid.uuid4()])
+    test_data = factory.SelfAttribute("problem.test_dataset")
+    rank = factory.Sequence(int)
+    status = Status.TODO
+    model_start = factory.SelfAttribute("algo.uuid")
+    queued_at = factory.LazyFunction(timezone.now)
+
+
+class PredupletFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Preduplet
+
+    problem = factory.SubFactory(ProblemFactory)
+    workflow = factory.SelfAttribute("problem.workflow")
+    data = factory.LazyFunction(lambda: [uuid.uuid4()])
+    model = factory.LazyFunction(uuid.uuid4)
+    status = Status.TODO
+    queued_at = factory.LazyFunction(timezone.now)
