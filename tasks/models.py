@@ -62,7 +62,7 @@ class QueueTask(models.Model):
         indexes = [
             # The claim query: oldest todo first, over only the claimable rows.
             models.Index(
-                fields=["queued_at"],
+                fields=["queued_at", "uuid"],
                 condition=models.Q(status="todo"),
                 name="%(class)s_claimable",
             ),
