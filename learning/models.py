@@ -32,7 +32,7 @@ class Learnuplet(QueueTask):
     training_done = models.DateTimeField(null=True, blank=True)
 
     class Meta(QueueTask.Meta):
-        ordering = ["training_creation", "algo", "rank"]
+        ordering = ["training_creation", "algo_id", "rank"]
         constraints = [
             *QueueTask.Meta.constraints,
             models.UniqueConstraint(fields=["algo", "rank"], name="learnuplet_one_per_algo_rank"),

@@ -57,9 +57,12 @@ def transition(
     can never both move one task. Must run inside a transaction.
     """
     assert connection.in_atomic_block, "transition() must run inside transaction.atomic"
-    locked = model.objects.select_for_update(skip_locked=skip_locked).filter(where)
-    if order_by:
-        locked = locked.order_by(*order_by)
+    # of=self: lock only the task rows, never rows of tables a filter or ordering joins.
+    locked = (
+        model.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+        .filter(where)
+        .order_by(*order_by)
+    )
     if limit is not None:
         locked = locked[:limit]
     rows = list(locked.values_list("pk", "status"))
