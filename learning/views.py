@@ -13,7 +13,7 @@ from tasks.api import QueueActionsMixin
 
 
 @extend_schema_view(
-    claim_next=extend_schema(responses={200: LearnupletSerializer, 204: OpenApiResponse(description="Nothing to claim.")}),
+    claim_next=extend_schema(operation_id="learnuplets_claim_next", responses={200: LearnupletSerializer, 204: OpenApiResponse(description="Nothing to claim.")}),
     claim=extend_schema(responses={200: LearnupletSerializer, 409: OpenApiResponse(description="Not todo.")}),
     result=extend_schema(request=LearnResultSerializer, responses={200: LearnupletSerializer}),
 )

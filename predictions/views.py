@@ -16,7 +16,7 @@ from tasks.api import QueueActionsMixin
 
 
 @extend_schema_view(
-    claim_next=extend_schema(responses={200: PredupletSerializer, 204: OpenApiResponse(description="Nothing to claim.")}),
+    claim_next=extend_schema(operation_id="preduplets_claim_next", responses={200: PredupletSerializer, 204: OpenApiResponse(description="Nothing to claim.")}),
     claim=extend_schema(responses={200: PredupletSerializer, 409: OpenApiResponse(description="Not todo.")}),
     result=extend_schema(request=PredResultSerializer, responses={200: PredupletSerializer}),
 )
