@@ -2,20 +2,59 @@
 
 `pgserver` ships PostgreSQL binaries in its wheel, so a fresh machine with only Python
 needs no system database. The data folder lives inside the checkout (git-ignored); the
-server is shared by every process that asks for it and stops with the last of them.
+server is shared by every process that asks for it (runserver's autoreloader runs two)
+and stops with the last of them.
 """
 
+import atexit
+import json
+import os
 from pathlib import Path
 
 
 def embedded_database_url(data_dir: Path) -> str:
     import pgserver  # imported lazily: production never loads it
 
+    data_dir = data_dir.expanduser().resolve()
+    if data_dir.exists():
+        _forget_dead_holders(data_dir)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
-    # Keep a reference for the life of the process: the handle's finaliser stops the
-    # server once no process holds it any more.
+    # Registered after pgserver's own exit handler, so it runs first (atexit is LIFO):
+    # holders that died without running theirs (SIGKILL, a reloader killing its child)
+    # would otherwise keep the server running for ever.
+    atexit.register(_forget_dead_holders, data_dir)
+    # Keep a reference for the life of the process: the handle is what stops the server.
     _servers.append(server)
     return server.get_uri()
+
+
+def _forget_dead_holders(data_dir: Path) -> None:
+    """Drop the processes that no longer exist from pgserver's list of the server's users.
+
+    pgserver stops the server when the last process on that list exits; its list is a
+    JSON file of pids, changed under pgserver's inter-process lock.
+    """
+    from pgserver.postgres_server import PostgresServer
+
+    holders = data_dir / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids: list[int] = json.loads(holders.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        alive = [pid for pid in pids if _is_alive(pid)]
+        if alive != pids:
+            holders.write_text(json.dumps(alive))
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 _servers: list[object] = []
