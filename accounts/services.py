@@ -35,6 +35,10 @@ def client_create(*, name: str, role: str, password: str | None = None) -> tuple
 
 
 @transaction.atomic
-def tokens_revoke(*, name: str) -> int:
-    deleted, _ = AuthToken.objects.filter(user__username=name).delete()
+def tokens_revoke(*, name: str, dry_run: bool = False) -> int:
+    """Delete every token of the user `name` (or only count them); return how many."""
+    tokens = AuthToken.objects.filter(user__username=name)
+    if dry_run:
+        return tokens.count()
+    deleted, _ = tokens.delete()
     return deleted

@@ -1,6 +1,7 @@
 import django_filters
 
 from learning.models import Learnuplet
+from orchestrator_site.fields import IntegerFilter, StrictUUIDFilter
 from tasks.models import Status
 
 
@@ -9,11 +10,11 @@ class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
 
 
 class LearnupletFilter(django_filters.FilterSet):
-    problem = django_filters.UUIDFilter(field_name="problem_id")
-    algo = django_filters.UUIDFilter(field_name="algo_id")
+    problem = StrictUUIDFilter(field_name="problem_id")
+    algo = StrictUUIDFilter(field_name="algo_id")
     status = ChoiceInFilter(choices=Status.choices)
-    worker = django_filters.UUIDFilter()
-    rank = django_filters.NumberFilter(min_value=0)
+    worker = StrictUUIDFilter()
+    rank = IntegerFilter(min_value=0)
 
     class Meta:
         model = Learnuplet

@@ -4,6 +4,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -40,3 +42,10 @@ def as_api_exception(exc: Exception) -> Exception:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     return drf_exception_handler(as_api_exception(exc), context)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """No route matched (e.g. a malformed UUID in the path): under /api/ answer JSON too."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

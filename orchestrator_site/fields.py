@@ -1,9 +1,12 @@
-"""Serializer fields shared by every app's API."""
+"""Serializer fields and query filters shared by every app's API."""
 
 import math
 import re
+import uuid
 from typing import Any
 
+import django_filters
+from django import forms
 from rest_framework import serializers
 
 CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -19,6 +22,24 @@ class StrictUUIDField(serializers.UUIDField):
         if not isinstance(data, str) or not CANONICAL_UUID.match(data):
             self.fail("invalid", value=str(data)[:60])
         return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: DRF would also take "2", 2.0 or 2.5 truncated to 2."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean: DRF would also take "yes", "on", 0 or "1"."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
 
 
 class UUIDListField(serializers.ListField):
@@ -44,3 +65,24 @@ class FiniteFloatField(serializers.FloatField):
         if not math.isfinite(value):
             self.fail("non_finite")
         return value
+
+
+class StrictUUIDFormField(forms.UUIDField):
+    """Query filters follow the body's rule: only canonical lower-case UUIDs."""
+
+    default_error_messages = {"invalid": "Must be a canonical lower-case UUID string."}
+
+    def to_python(self, value: Any) -> uuid.UUID | None:
+        if value not in self.empty_values and not CANONICAL_UUID.match(str(value)):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class StrictUUIDFilter(django_filters.UUIDFilter):
+    field_class = StrictUUIDFormField
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """`?rank=1.5` is a 400, not a silent match on rank 1."""
+
+    field_class = forms.IntegerField

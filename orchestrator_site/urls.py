@@ -27,6 +27,9 @@ api_v1 = [
     ),
 ]
 
+# Unmatched /api/ paths answer JSON like the rest of the API.
+handler404 = "orchestrator_site.errors.not_found"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -1,14 +1,15 @@
 import django_filters
 
 from learning.filters import ChoiceInFilter
+from orchestrator_site.fields import StrictUUIDFilter
 from predictions.models import Preduplet
 from tasks.models import Status
 
 
 class PredupletFilter(django_filters.FilterSet):
-    problem = django_filters.UUIDFilter(field_name="problem_id")
+    problem = StrictUUIDFilter(field_name="problem_id")
     status = ChoiceInFilter(choices=Status.choices)
-    worker = django_filters.UUIDFilter()
+    worker = StrictUUIDFilter()
 
     class Meta:
         model = Preduplet

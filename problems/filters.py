@@ -1,10 +1,11 @@
 import django_filters
 
+from orchestrator_site.fields import StrictUUIDFilter
 from problems.models import Algo, Data
 
 
 class AlgoFilter(django_filters.FilterSet):
-    problem = django_filters.UUIDFilter(field_name="problem_id")
+    problem = StrictUUIDFilter(field_name="problem_id")
 
     class Meta:
         model = Algo
@@ -12,7 +13,7 @@ class AlgoFilter(django_filters.FilterSet):
 
 
 class DataFilter(django_filters.FilterSet):
-    problem = django_filters.UUIDFilter(method="filter_problem")
+    problem = StrictUUIDFilter(method="filter_problem")
 
     class Meta:
         model = Data

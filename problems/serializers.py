@@ -1,7 +1,13 @@
 from rest_framework import serializers
 
 from accounts.secrecy import HidesTestDataSerializer
-from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField, UUIDListField
+from orchestrator_site.fields import (
+    OneOrManyUUIDsField,
+    StrictBooleanField,
+    StrictIntegerField,
+    StrictUUIDField,
+    UUIDListField,
+)
 from problems.models import Algo, Data, Problem
 
 
@@ -19,8 +25,8 @@ class ProblemCreateSerializer(serializers.Serializer):
     uuid = StrictUUIDField(required=False)
     workflow = StrictUUIDField()
     test_dataset = UUIDListField(max_length=100_000)
-    size_train_dataset = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
-    higher_is_better = serializers.BooleanField(default=True)
+    size_train_dataset = StrictIntegerField(min_value=1, max_value=2**31 - 1)
+    higher_is_better = StrictBooleanField(default=True)
 
 
 class AlgoSerializer(serializers.ModelSerializer):
