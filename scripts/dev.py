@@ -44,7 +44,7 @@ def setup() -> None:
     """Create the virtual environment and install the pinned requirements into it."""
     if not PYTHON.exists():
         say(f"creating the virtual environment in {VENV}")
-        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        venv.EnvBuilder(with_pip=True, clear=True, symlinks=os.name != "nt").create(VENV)
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == digest:
         return

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,7 +91,7 @@ def wait_for_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 60
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 return int(response.status)
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused while starting, reset, timed out
             time.sleep(0.25)
     return 0
 
