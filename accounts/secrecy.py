@@ -1,18 +1,26 @@
+import uuid
 from typing import Any
 
+from django.db.models import Model
 from rest_framework import serializers
 
 from accounts.roles import sees_test_data
 
 
 class HidesTestDataSerializer(serializers.ModelSerializer):
-    """Drops `secret_fields` unless the requester may see test data.
+    """Keeps test-data UUIDs from requesters who may not see them (clients).
+
+    `secret_fields` are dropped whole. `scrubbed_fields` hold data UUIDs (a list, or a
+    dict keyed by UUID): any that is some problem's test data is removed from them, which
+    covers a problem created with test data that were already trained on elsewhere. The
+    test data of a whole page are looked up in one query.
 
     The view sets context["reveal_test_data"] for the one exception the contract makes:
     the 201 answer to a problem's creator.
     """
 
     secret_fields: tuple[str, ...] = ()
+    scrubbed_fields: tuple[str, ...] = ()
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
@@ -20,6 +28,36 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
             for name in self.secret_fields:
                 fields.pop(name, None)
         return fields
+
+    def to_representation(self, instance: Model) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if self.scrubbed_fields and not self._reveals():
+            secret = {str(u) for u in self._test_data_on_page()}
+            for name in self.scrubbed_fields:
+                value = data.get(name)
+                if isinstance(value, dict):
+                    data[name] = {k: v for k, v in value.items() if k not in secret}
+                elif isinstance(value, list):
+                    data[name] = [u for u in value if u not in secret]
+        return data
+
+    def _test_data_on_page(self) -> set[uuid.UUID]:
+        # The child of a ListSerializer serves every item of the page: look up once.
+        cached: set[uuid.UUID] | None = getattr(self, "_page_test_data", None)
+        if cached is None:
+            from problems.models import Problem
+
+            parent = self.parent
+            items = list(parent.instance) if isinstance(parent, serializers.ListSerializer) else [self.instance]
+            seen = {
+                uuid.UUID(str(u))
+                for item in items
+                for name in self.scrubbed_fields
+                for u in (getattr(item, name, None) or [])
+            }
+            cached = Problem.objects.test_data_among(list(seen)) if seen else set()
+            self._page_test_data = cached
+        return cached
 
     def _reveals(self) -> bool:
         if self.context.get("reveal_test_data"):

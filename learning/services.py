@@ -13,10 +13,9 @@ from functools import reduce
 from operator import or_
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce, Now
-from django.utils import timezone
 
 from learning.models import Learnuplet
 from problems.models import Algo, Data, Problem
@@ -57,79 +56,119 @@ def best_model_of(algo_field: str) -> Coalesce:
     return Coalesce(best, F(algo_field))
 
 
-def _chain(
-    algo: Algo, problem: Problem, batches: list[list[uuid.UUID]], *, first_rank: int,
-    start: uuid.UUID | None,
-) -> list[Learnuplet]:
-    """Learnuplets for consecutive batches; the first is todo from `start` when given."""
-    now = timezone.now()
-    return [
-        Learnuplet(
-            problem=problem,
-            workflow=problem.workflow,
-            train_data=batch,
-            test_data=problem.test_dataset,
-            algo=algo,
-            rank=first_rank + offset,
-            model_start=start if offset == 0 else None,
-            status=Status.TODO if offset == 0 and start is not None else Status.WAITING,
-            queued_at=now if offset == 0 and start is not None else None,
-        )
-        for offset, batch in enumerate(batches)
+@dataclass(frozen=True)
+class Chain:
+    """Where an algo's new learnuplets go: from `first_rank`, the first todo from `start`
+    (None: the first is `waiting` too, released by the running chain)."""
+
+    algo: uuid.UUID
+    first_rank: int
+    start: uuid.UUID | None
+
+
+def _generate(chains: Sequence[Chain], batches_of: dict[uuid.UUID, list[list[uuid.UUID]]]) -> int:
+    """Create the learnuplets of every chain over its problem's batches; return the count.
+
+    One INSERT ... SELECT whatever the numbers of algos and data: the batches travel as
+    flat arrays and PostgreSQL builds the rows (at a registration of 10,000 data against
+    20 algos, building 20,000 rows in Python and binding 400,000 parameters took seconds).
+    New columns of Learnuplet must be listed here too: a missing NOT NULL one fails loudly.
+    """
+    items = [
+        (problem, batch_no, position, data)
+        for problem, batches in batches_of.items()
+        for batch_no, batch in enumerate(batches)
+        for position, data in enumerate(batch)
     ]
-
-
-def _create(learnuplets: list[Learnuplet]) -> int:
-    if learnuplets:
-        Learnuplet.objects.bulk_create(learnuplets)
-        record_created(Learnuplet, [lu.pk for lu in learnuplets], reason="generated")
-    return len(learnuplets)
+    if not chains or not items:
+        return 0
+    problem_col, batch_col, position_col, data_col = (list(col) for col in zip(*items))
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH items(problem_id, batch_no, position, data) AS (
+                SELECT * FROM unnest(%s::uuid[], %s::int[], %s::int[], %s::uuid[])
+            ), batches AS (
+                SELECT problem_id, batch_no, array_agg(data ORDER BY position) AS train_data
+                FROM items GROUP BY problem_id, batch_no
+            ), chains(algo_id, first_rank, start) AS (
+                SELECT * FROM unnest(%s::uuid[], %s::int[], %s::uuid[])
+            )
+            INSERT INTO {qn(Learnuplet._meta.db_table)} (
+                uuid, problem_id, workflow, train_data, test_data, algo_id, model_start,
+                model_end, rank, status, queued_at, perf, test_perf, train_perf,
+                training_creation, training_done, worker, attempt, claimed_at, heartbeat_at,
+                lease_expires_at, last_error
+            )
+            SELECT
+                gen_random_uuid(), a.problem_id, p.workflow, b.train_data, p.test_dataset,
+                c.algo_id, CASE WHEN b.batch_no = 0 THEN c.start END,
+                gen_random_uuid(), c.first_rank + b.batch_no,
+                CASE WHEN b.batch_no = 0 AND c.start IS NOT NULL THEN %s ELSE %s END,
+                CASE WHEN b.batch_no = 0 AND c.start IS NOT NULL THEN now() END,
+                NULL, '{{}}'::jsonb, '{{}}'::jsonb,
+                now(), NULL, NULL, 0, NULL, NULL,
+                NULL, ''
+            FROM chains c
+            JOIN {qn(Algo._meta.db_table)} a ON a.uuid = c.algo_id
+            JOIN {qn(Problem._meta.db_table)} p ON p.uuid = a.problem_id
+            JOIN batches b ON b.problem_id = a.problem_id
+            RETURNING uuid
+            """,
+            [
+                problem_col, batch_col, position_col, data_col,
+                [c.algo for c in chains], [c.first_rank for c in chains], [c.start for c in chains],
+                Status.TODO, Status.WAITING,
+            ],
+        )
+        created = [row[0] for row in cursor.fetchall()]
+    record_created(Learnuplet, created, reason="generated")
+    return len(created)
 
 
 @transaction.atomic
 def learnuplets_for_new_algo(algo: Algo) -> int:
     """Chain of learnuplets over all of the problem's training data, rank 0 todo."""
     problem = algo.problem
-    secret = set(problem.test_dataset)
-    data = [
-        pk
-        for pk in Data.objects.filter(problems__contains=[problem.pk])
+    data = list(
+        Data.objects.filter(problems__contains=[problem.pk])
+        .without_test_data()
         .order_by("seq")
         .values_list("pk", flat=True)
-        if pk not in secret
-    ]
-    batches = mini_batches(data, problem.size_train_dataset)
-    return _create(_chain(algo, problem, batches, first_rank=0, start=algo.pk))
+    )
+    batches = {problem.pk: mini_batches(data, problem.size_train_dataset)} if data else {}
+    return _generate([Chain(algo=algo.pk, first_rank=0, start=algo.pk)], batches)
 
 
 @transaction.atomic
 def learnuplets_for_new_data(data: Sequence[Data], problems: Iterable[Problem]) -> int:
-    """Append the new data's mini-batches to every chain of each problem they are for."""
-    batches_of: dict[uuid.UUID, list[list[uuid.UUID]]] = {}
-    by_pk: dict[uuid.UUID, Problem] = {}
-    for problem in problems:
-        secret = set(problem.test_dataset)
-        train = [d.pk for d in data if d.pk not in secret]
-        if train:
-            batches_of[problem.pk] = mini_batches(train, problem.size_train_dataset)
-            by_pk[problem.pk] = problem
-    if not batches_of:
+    """Append the new data's mini-batches to every chain of each problem they are for.
+
+    Data that are any problem's test data are never trained on: their UUIDs would reach
+    clients in `train_data`, and the models would be scored on what they learnt from.
+    """
+    secret = Problem.objects.test_data_among([d.pk for d in data])
+    train = [d.pk for d in data if d.pk not in secret]
+    if not train:
         return 0
+    batches_of = {p.pk: mini_batches(train, p.size_train_dataset) for p in problems}
     _lock_algos(Q(problem__in=list(batches_of)))
     algos = Algo.objects.filter(problem__in=list(batches_of)).annotate(
         last_rank=Max("learnuplets__rank"),
         running=Exists(Learnuplet.objects.filter(algo=OuterRef("pk"), status__in=ACTIVE)),
         best_model=best_model_of("pk"),
-    )
-    learnuplets: list[Learnuplet] = []
-    for algo in algos:
-        first_rank = 0 if algo.last_rank is None else algo.last_rank + 1
-        # A running chain releases the appended ranks itself when it gets to them.
-        start = None if algo.running else algo.best_model
-        learnuplets += _chain(
-            algo, by_pk[algo.problem_id], batches_of[algo.problem_id], first_rank=first_rank, start=start
+    ).values_list("pk", "last_rank", "running", "best_model")
+    chains = [
+        Chain(
+            algo=pk,
+            first_rank=0 if last_rank is None else last_rank + 1,
+            # A running chain releases the appended ranks itself when it gets to them.
+            start=None if running else best_model,
         )
-    return _create(learnuplets)
+        for pk, last_rank, running, best_model in algos
+    ]
+    return _generate(chains, batches_of)
 
 
 def _lock_algos(where: Q) -> None:

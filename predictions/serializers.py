@@ -1,11 +1,13 @@
 from rest_framework import serializers
 
+from accounts.secrecy import HidesTestDataSerializer
 from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField, UUIDListField
 from predictions.models import Preduplet
 from tasks.api import ResultSerializer
 
 
-class PredupletSerializer(serializers.ModelSerializer):
+class PredupletSerializer(HidesTestDataSerializer):
+    scrubbed_fields = ("data",)
     problem = serializers.UUIDField(source="problem_id", read_only=True)
 
     class Meta:

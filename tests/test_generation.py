@@ -145,7 +145,7 @@ def test_it_starts_an_algo_registered_before_any_data_at_rank_zero(uploader, wor
 def test_it_generates_for_each_problem_data_are_registered_for(uploader, worker):
     shared = uuids(4)
     p1 = create_problem(uploader, size=2)
-    p2 = create_problem(uploader, size=4, test=[shared[0]])
+    p2 = create_problem(uploader, size=4)
     a1 = register_algo(uploader, p1["uuid"])
     a2 = register_algo(uploader, p2["uuid"])
 
@@ -153,7 +153,21 @@ def test_it_generates_for_each_problem_data_are_registered_for(uploader, worker)
 
     assert answer["new_learnuplets"] == 2 + 1
     assert [lu["train_data"] for lu in learnuplets(worker, algo=a1["uuid"])] == [shared[:2], shared[2:]]
-    assert [lu["train_data"] for lu in learnuplets(worker, algo=a2["uuid"])] == [shared[1:]]
+    assert [lu["train_data"] for lu in learnuplets(worker, algo=a2["uuid"])] == [shared]
+
+
+def test_it_never_trains_on_another_problems_test_data(uploader, worker):
+    data = uuids(3)
+    trainer = create_problem(uploader, size=10)
+    create_problem(uploader, test=[data[1]])
+    early = register_algo(uploader, trainer["uuid"])
+
+    register_data(uploader, [trainer["uuid"]], data)
+    late = register_algo(uploader, trainer["uuid"])
+
+    for algo in (early, late):
+        (lu,) = learnuplets(worker, algo=algo["uuid"])
+        assert lu["train_data"] == [data[0], data[2]]
 
 
 def test_it_creates_nothing_for_data_that_are_only_test_data(uploader, worker):

@@ -52,20 +52,23 @@ def grow_preduplets(n: int) -> None:
     PredupletFactory.create_batch(n, problem=ProblemFactory())
 
 
+# Expected queries by role: for clients, learnuplet and preduplet pages cost one more, the
+# lookup of the page's test data to scrub.
 LISTS = [
-    ("/problems/", grow_problems, 5),
-    ("/algos/", grow_algos, 5),
-    ("/data/", grow_data, 5),
-    ("/learnuplets/", grow_learnuplets, 5),
-    ("/preduplets/", grow_preduplets, 5),
+    ("/problems/", grow_problems, {Role.CLIENT: 5, Role.COMPUTE: 5}),
+    ("/algos/", grow_algos, {Role.CLIENT: 5, Role.COMPUTE: 5}),
+    ("/data/", grow_data, {Role.CLIENT: 5, Role.COMPUTE: 5}),
+    ("/learnuplets/", grow_learnuplets, {Role.CLIENT: 6, Role.COMPUTE: 5}),
+    ("/preduplets/", grow_preduplets, {Role.CLIENT: 6, Role.COMPUTE: 5}),
 ]
 
 
 @pytest.mark.parametrize("role", [Role.CLIENT, Role.COMPUTE])
-@pytest.mark.parametrize(("path", "grow", "expected"), LISTS)
+@pytest.mark.parametrize(("path", "grow", "expected_by_role"), LISTS)
 def test_it_lists_with_as_many_queries_for_1_row_as_for_50(
-    callers, django_assert_num_queries, role, path, grow, expected
+    callers, django_assert_num_queries, role, path, grow, expected_by_role
 ):
+    expected = expected_by_role[role]
     caller = callers[role]
     grow(1)
     small = queries(lambda: caller.get(f"{API}{path}"))

@@ -148,11 +148,6 @@ def test_it_keeps_test_data_out_of_the_leaderboard(uploader, world):
     assert_no_secret(r.content, world.secret)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="learning.services trains on data that are another problem's test data; "
-    "its train_data then shows them to clients (reported to the lead).",
-)
 def test_it_never_shows_another_problems_test_data_as_training_data(uploader):
     secret = str(uuid.uuid4())
     ProblemFactory(test_dataset=[uuid.UUID(secret)])
@@ -160,3 +155,35 @@ def test_it_never_shows_another_problems_test_data_as_training_data(uploader):
     AlgoFactory(problem=other)
     uploader.post(f"{API}/data/", {"uuid": [secret], "problems": [str(other.uuid)]})
     assert_no_secret(uploader.http.get(f"{API}/learnuplets/").content, [secret])
+
+
+def test_it_scrubs_data_that_became_test_data_after_training_from_client_views(uploader, worker):
+    data = [str(uuid.uuid4()) for _ in range(2)]
+    trainer = ProblemFactory(test_dataset=[], size_train_dataset=2)
+    AlgoFactory(problem=trainer)
+    uploader.post(f"{API}/data/", {"uuid": data, "problems": [str(trainer.uuid)]})
+    task = worker.post(f"{API}/learnuplets/claim/").json()
+    worker.post(f"{API}/learnuplets/{task['uuid']}/result/", {
+        "attempt": 1, "status": "done", "perf": 0.5, "train_perf": {d: 0.5 for d in data}})
+    # A later problem makes data[0] secret test data.
+    ProblemFactory(test_dataset=[uuid.UUID(data[0])])
+
+    listed = uploader.http.get(f"{API}/learnuplets/")
+    detail = uploader.get(f"{API}/learnuplets/{task['uuid']}/").json()
+
+    assert_no_secret(listed.content, [data[0]])
+    assert detail["train_data"] == [data[1]]
+    assert detail["train_perf"] == {data[1]: 0.5}
+    assert worker.get(f"{API}/learnuplets/{task['uuid']}/").json()["train_data"] == data
+
+
+def test_it_refuses_predictions_on_any_problems_test_data(uploader):
+    secret = uuid.uuid4()
+    ProblemFactory(test_dataset=[secret])
+    target = ProblemFactory()
+    LearnupletFactory(algo=AlgoFactory(problem=target), status="done", perf=0.5)
+
+    r = uploader.post(f"{API}/preduplets/", {"problem": str(target.uuid), "data": [str(secret)]})
+
+    assert r.status_code == 400
+    assert_no_secret(r.content, [str(secret)])
