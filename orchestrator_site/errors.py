@@ -45,7 +45,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """No route matched (e.g. a malformed UUID in the path): under /api/ answer JSON too."""
+    """No route matched (e.g. a malformed UUID in the path): under /api/ answer JSON too,
+    and at the root, where the 2017 Morpheo routes live, as they answer."""
+    from morpheo.errors import root_not_found  # morpheo.errors imports this module
+
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
-    return page_not_found(request, exception)
+    return root_not_found(request) or page_not_found(request, exception)

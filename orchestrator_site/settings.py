@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "problems",
     "learning",
     "predictions",
+    "morpheo",
 ]
 
 MIDDLEWARE = [

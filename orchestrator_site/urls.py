@@ -35,4 +35,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api-auth/", include("rest_framework.urls")),
+    # The 2017 Morpheo routes (problem, algo, data, worker, learndone, ...), HTTP Basic.
+    path("", include("morpheo.urls")),
 ]

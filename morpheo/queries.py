@@ -1,0 +1,137 @@
+"""The five 2017 collections: what a caller may see of each, and `?field=value` filters.
+
+The filterable fields are the fields of the collection's document as the caller sees it,
+so a client can neither read nor probe (by filtering) a field that test-data secrecy hides.
+"""
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q, QuerySet
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from accounts.roles import sees_test_data
+from learning.models import Learnuplet
+from morpheo.serializers import (
+    AlgoDocument,
+    DataDocument,
+    LearnupletDocument,
+    PredupletDocument,
+    ProblemDocument,
+)
+from orchestrator_site.fields import CANONICAL_UUID, FiniteFloatField, StrictUUIDField
+from predictions.models import Preduplet
+from problems.models import Algo, Data, Problem
+
+User = AbstractBaseUser | AnonymousUser
+
+# Lists answer at most this many documents; `?offset=` pages on (see views.CollectionView).
+MAX_LIST = 1000
+RESERVED_PARAMS = ("offset", "limit")
+# int() of year 9999: a larger timestamp cannot be a datetime.
+MAX_UNIX_SECONDS = 253_402_300_799
+
+
+def _all(model: type[models.Model]) -> Callable[[User], QuerySet[Any]]:
+    return lambda user: model._default_manager.all()
+
+
+def _visible_data(user: User) -> QuerySet[Data]:
+    # Test data are secret: for clients they do not exist.
+    data = Data.objects.all()
+    return data if sees_test_data(user) else data.without_test_data()
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    document: type[serializers.ModelSerializer]
+    visible_to: Callable[[User], QuerySet[Any]]
+
+    def serializer(self, request: Request, instance: Any = None, **kwargs: Any) -> serializers.BaseSerializer:
+        # The request in the context is what makes the documents hide test data from clients.
+        return self.document(instance, context={"request": request}, **kwargs)
+
+    def filtered(self, request: Request) -> QuerySet[Any]:
+        """The caller's visible documents matching every `?field=value` (400 on an unknown field)."""
+        fields = self.serializer(request).fields
+        model = self.document.Meta.model
+        where = Q()
+        for name, values in request.query_params.lists():
+            if name in RESERVED_PARAMS:
+                continue
+            field = fields.get(name)
+            if field is None:
+                raise serializers.ValidationError({name: [f"not a field of a {self.name}"]})
+            for raw in values:
+                try:
+                    where &= _equality(model._meta.get_field(field.source), field.source, raw)
+                except serializers.ValidationError as exc:
+                    raise serializers.ValidationError({name: exc.detail}) from None
+        return self.visible_to(request.user).filter(where)
+
+
+def _equality(field: models.Field, lookup: str, raw: str) -> Q:
+    if isinstance(field, ArrayField):
+        # A value of an array field matches the documents that hold it.
+        return Q(**{f"{lookup}__contains": [_value(field.base_field, raw)]})
+    if isinstance(field, models.DateTimeField):
+        # Documents show whole Unix seconds: match the whole second.
+        seconds = serializers.IntegerField(min_value=0, max_value=MAX_UNIX_SECONDS).run_validation(raw)
+        start = datetime.fromtimestamp(seconds, tz=UTC)
+        return Q(**{f"{lookup}__gte": start, f"{lookup}__lt": start + timedelta(seconds=1)})
+    return Q(**{lookup: _value(field, raw)})
+
+
+def _value(field: models.Field, raw: str) -> Any:
+    if field.is_relation:
+        field = field.target_field
+    if isinstance(field, models.UUIDField):
+        return StrictUUIDField().run_validation(raw)
+    if isinstance(field, models.IntegerField):
+        return serializers.IntegerField(min_value=-(2**63), max_value=2**63 - 1).run_validation(raw)
+    if isinstance(field, models.FloatField):
+        return FiniteFloatField().run_validation(raw)
+    if isinstance(field, models.JSONField):
+        return _scores(raw)
+    # CharField's validators refuse NUL characters, which PostgreSQL cannot compare.
+    return serializers.CharField(allow_blank=True, trim_whitespace=False).run_validation(raw)
+
+
+def _scores(raw: str) -> dict[str, float]:
+    """A `{data_uuid: perf}` object, as `train_perf` and `test_perf` hold."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise serializers.ValidationError("Must be a JSON object.") from None
+    if not isinstance(value, dict) or not all(CANONICAL_UUID.match(key) for key in value):
+        raise serializers.ValidationError("Must be a JSON object of {data UUID: number}.")
+    return {key: FiniteFloatField().run_validation(perf) for key, perf in value.items()}
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.name: c
+    for c in (
+        Collection("problem", ProblemDocument, _all(Problem)),
+        Collection("algo", AlgoDocument, _all(Algo)),
+        Collection("data", DataDocument, _visible_data),
+        Collection("learnuplet", LearnupletDocument, _all(Learnuplet)),
+        Collection("preduplet", PredupletDocument, _all(Preduplet)),
+    )
+}
+
+
+def path_uuid(raw: str) -> uuid.UUID:
+    """A UUID from the path: malformed is a 400 naming it."""
+    try:
+        return StrictUUIDField().run_validation(raw)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({"uuid": exc.detail}) from None

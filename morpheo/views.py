@@ -1,0 +1,205 @@
+"""The 2017 Morpheo orchestrator's routes: thin views over the services v1 uses."""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from rest_framework import exceptions, serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BaseRenderer
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from accounts.permissions import RolePermission, UploaderWrites, WorkerWrites
+from accounts.roles import actor_name, sees_test_data
+from learning.models import Learnuplet
+from learning.services import learnuplet_report
+from morpheo import errors
+from morpheo.auth import BasicAuthentication
+from morpheo.queries import COLLECTIONS, MAX_LIST, path_uuid
+from morpheo.serializers import (
+    AlgoBody,
+    LearnDoneBody,
+    PredDoneBody,
+    ProblemBody,
+    ProblemDocument,
+    WorkerBody,
+)
+from predictions.models import Preduplet
+from predictions.serializers import PredupletCreateSerializer
+from predictions.services import preduplet_report, preduplet_request
+from problems import services as registry
+from problems.models import Problem
+from problems.serializers import DataCreateSerializer
+from tasks import queue
+
+TASKS: dict[str, type[Learnuplet] | type[Preduplet]] = {"learnuplet": Learnuplet, "preduplet": Preduplet}
+
+
+class AlwaysJSON(DefaultContentNegotiation):
+    """The 2017 server answered JSON whatever the Accept header said."""
+
+    def select_renderer(self, request: Request, renderers: list[BaseRenderer],
+                        format_suffix: str | None = None) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class MorpheoView(APIView):
+    authentication_classes = [BasicAuthentication]
+    permission_classes: list[type[BasePermission]] = [RolePermission]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = AlwaysJSON
+    schema = None  # Not part of the v1 OpenAPI document.
+
+    def get_exception_handler(self) -> Callable[..., Response | None]:
+        return errors.exception_handler
+
+
+class CollectionView(MorpheoView):
+    """`GET /<collection>`: the documents matching every `?field=value`, oldest first.
+
+    At most MAX_LIST per answer (`?limit=` lowers it); when more match, a `Link: <...>;
+    rel="next"` header gives the `?offset=` of the rest. Three queries whatever the size.
+    """
+
+    collection = ""
+
+    def get(self, request: Request) -> Response:
+        collection = COLLECTIONS[self.collection]
+        offset, limit = _window(request)
+        found = list(collection.filtered(request)[offset : offset + limit + 1])
+        headers = {}
+        if len(found) > limit:
+            found = found[:limit]
+            next_url = replace_query_param(request.build_absolute_uri(), "offset", offset + limit)
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        documents = collection.serializer(request, found, many=True).data
+        return Response({f"{collection.name}s": documents}, headers=headers)
+
+
+def _window(request: Request) -> tuple[int, int]:
+    bounds = {"offset": serializers.IntegerField(min_value=0, max_value=10**12),
+              "limit": serializers.IntegerField(min_value=1, max_value=MAX_LIST)}
+    window = {"offset": 0, "limit": MAX_LIST}
+    for name, field in bounds.items():
+        if name in request.query_params:
+            try:
+                window[name] = field.run_validation(request.query_params[name])
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({name: exc.detail}) from None
+    return window["offset"], window["limit"]
+
+
+class ProblemsView(CollectionView):
+    collection = "problem"
+    permission_classes = [UploaderWrites]
+
+    def post(self, request: Request) -> Response:
+        body = ProblemBody(data=request.data)
+        body.is_valid(raise_exception=True)
+        fields = dict(body.validated_data)
+        problem = registry.problem_create(pk=fields.pop("uuid"), user=request.user, **fields)
+        # The one exception to test-data secrecy: the creator sees what it sent.
+        document = ProblemDocument(problem, context={"request": request, "reveal_test_data": True}).data
+        return Response({"new_problem": document}, status=status.HTTP_201_CREATED)
+
+
+class AlgosView(CollectionView):
+    collection = "algo"
+    permission_classes = [UploaderWrites]
+
+    def post(self, request: Request) -> Response:
+        body = AlgoBody(data=request.data)
+        body.is_valid(raise_exception=True)
+        fields = dict(body.validated_data)
+        algo, created = registry.algo_register(pk=fields.pop("uuid"), user=request.user, **fields)
+        document = COLLECTIONS["algo"].serializer(request, algo).data
+        return Response({"new_algo": document, "new_learnuplets": created}, status=status.HTTP_201_CREATED)
+
+
+class DataView(CollectionView):
+    collection = "data"
+    permission_classes = [UploaderWrites]
+
+    def post(self, request: Request) -> Response:
+        body = DataCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        records, created = registry.data_register(
+            uuids=body.validated_data["uuid"], problems=body.validated_data["problems"], user=request.user
+        )
+        if not sees_test_data(request.user):
+            secret = Problem.objects.test_data_among([r.pk for r in records])
+            records = [r for r in records if r.pk not in secret]
+        documents = COLLECTIONS["data"].serializer(request, records, many=True).data
+        return Response({"new_datas": documents, "new_learnuplets": created}, status=status.HTTP_201_CREATED)
+
+
+class DocumentView(MorpheoView):
+    """`GET /<collection>/<uuid>`."""
+
+    def get(self, request: Request, collection: str, pk: str) -> Response:
+        found = COLLECTIONS[collection]
+        document = found.visible_to(request.user).filter(pk=path_uuid(pk)).first()
+        if document is None:
+            raise exceptions.NotFound(f"no {collection} {pk}")
+        return Response(found.serializer(request, document).data)
+
+
+class PredictionView(MorpheoView):
+    permission_classes = [UploaderWrites]
+
+    def post(self, request: Request) -> Response:
+        body = PredupletCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        preduplet = preduplet_request(user=request.user, **body.validated_data)
+        document = COLLECTIONS["preduplet"].serializer(request, preduplet).data
+        return Response(document, status=status.HTTP_201_CREATED)
+
+
+class WorkerSetView(MorpheoView):
+    """`POST /worker/<type>/<uuid>`: the 2017 claim, for the worker UUID in the body."""
+
+    permission_classes = [WorkerWrites]
+
+    def post(self, request: Request, kind: str, pk: str) -> Response:
+        model = TASKS.get(kind)
+        if model is None:
+            raise exceptions.NotFound(f"no task type {kind!r}: learnuplet or preduplet")
+        task = path_uuid(pk)
+        body = WorkerBody(data=request.data)
+        body.is_valid(raise_exception=True)
+        queue.claim(model, task, worker=body.validated_data["worker"], actor=actor_name(request.user))
+        return Response({f"{kind}_worker_set": str(task)})
+
+
+class LearnDoneView(MorpheoView):
+    permission_classes = [WorkerWrites]
+
+    def post(self, request: Request, pk: str) -> Response:
+        task = path_uuid(pk)
+        body = LearnDoneBody(data=request.data)
+        body.is_valid(raise_exception=True)
+        learnuplet_report(task, worker=None, attempt=None, actor=actor_name(request.user),
+                          **body.validated_data)
+        return Response({"updated_learnuplet": str(task)})
+
+
+class PredDoneView(MorpheoView):
+    permission_classes = [WorkerWrites]
+
+    def post(self, request: Request, pk: str) -> Response:
+        task = path_uuid(pk)
+        body = PredDoneBody(data=request.data)
+        body.is_valid(raise_exception=True)
+        preduplet_report(task, worker=None, attempt=None, actor=actor_name(request.user),
+                         **body.validated_data)
+        return Response({"updated_preduplet": str(task)})
+
+
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any other path under the 2017 prefixes, or another collection name."""
+    return errors.page_not_found(request)
