@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from problems.models import Algo, Data, Problem
 from problems.signals import algo_registered, data_registered
@@ -107,16 +107,39 @@ def data_register(
     if dupes := _duplicates(problems):
         raise ValidationError({"problems": [f"duplicate UUIDs in the request: {', '.join(dupes[:10])}"]})
     locked = _lock_problems(problems, field="problems")
-    taken = list(Data.objects.filter(pk__in=list(uuids)).values_list("pk", flat=True)[:10])
-    if taken:
-        raise ValidationError(
-            {"uuid": [f"already registered: {', '.join(sorted(str(t) for t in taken))}"]}
-        )
-    records = [Data(uuid=u, problems=list(problems), created_by=_created_by(user)) for u in uuids]
-    try:
-        with transaction.atomic():
-            Data.objects.bulk_create(records)
-    except IntegrityError:
-        # Another request registered one of these UUIDs after our check.
-        raise ValidationError({"uuid": ["already registered by a concurrent request"]}) from None
+    records = _insert_data(uuids, problems, created_by=_created_by(user))
     return records, _generated(data_registered.send(sender=Data, data=records, problems=locked))
+
+
+def _insert_data(
+    uuids: Sequence[uuid.UUID], problems: Sequence[uuid.UUID], *, created_by: AbstractBaseUser | None
+) -> list[Data]:
+    """Insert the data in request order in one statement; refuse any already registered.
+
+    ON CONFLICT DO NOTHING also covers a concurrent registration of the same UUID: the
+    caller's transaction is rolled back by the ValidationError, so nothing is registered.
+    (bulk_create binds five parameters a row; 10,000 rows took seconds to render.)
+    """
+    table = connection.ops.quote_name(Data._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (uuid, problems, timestamp_upload, created_by_id)
+            SELECT d.uuid, %s::uuid[], now(), %s
+            FROM unnest(%s::uuid[]) WITH ORDINALITY AS d(uuid, position)
+            ORDER BY d.position
+            ON CONFLICT (uuid) DO NOTHING
+            RETURNING uuid, timestamp_upload, seq
+            """,
+            [list(problems), created_by.pk if created_by else None, list(uuids)],
+        )
+        inserted = {pk: (at, seq) for pk, at, seq in cursor.fetchall()}
+    if len(inserted) < len(uuids):
+        taken = sorted(str(u) for u in uuids if u not in inserted)
+        raise ValidationError({"uuid": [f"already registered: {', '.join(taken[:10])}"]})
+    # seq follows the request order: INSERT ... SELECT ... ORDER BY draws it row by row.
+    return [
+        Data(uuid=u, problems=list(problems), timestamp_upload=inserted[u][0], seq=inserted[u][1],
+             created_by=created_by)
+        for u in uuids
+    ]
