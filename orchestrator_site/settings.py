@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "learning",
     "predictions",
     "morpheo",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,33 @@
+import tempfile
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from compute.api import ApiError, Unreachable
+from demo.scenario import Demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole platform once on a real data set: accounts, a problem with secret test "
+        "data, three algos, two uploads of training data, two compute workers, the leaderboard "
+        "and a prediction. Starts its own Orchestrator on the current database unless --url is given."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--url", help="a running Orchestrator that uses this project's database")
+        parser.add_argument("--dir", type=Path,
+                            help="where to put storage and logs (default: a new temporary directory)")
+        parser.add_argument("--timeout", type=float, default=100.0,
+                            help="longest wait for the training, in seconds (default 100)")
+
+    def handle(self, *args: Any, url: str | None, dir: Path | None, timeout: float, **options: Any) -> None:
+        directory = dir or Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))
+        if directory.exists() and any((directory / "storage").glob("*")):
+            raise CommandError(f"{directory / 'storage'} is not empty: give a new --dir")
+        try:
+            Demo(directory=directory, say=self.stdout.write, url=url, timeout=timeout).run()
+        except (ApiError, Unreachable) as exc:
+            raise CommandError(str(exc)) from None
