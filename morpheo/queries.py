@@ -63,8 +63,11 @@ class Collection:
     def filtered(self, request: Request) -> QuerySet[Any]:
         """The caller's visible documents matching every `?field=value` (400 on an unknown field)."""
         fields = self.serializer(request).fields
+        # Fields from which the documents scrub test-data UUIDs for this caller.
+        scrubbed = () if sees_test_data(request.user) else getattr(self.document, "scrubbed_fields", ())
         model = self.document.Meta.model
         where = Q()
+        named: list[uuid.UUID] = []
         for name, values in request.query_params.lists():
             if name in RESERVED_PARAMS:
                 continue
@@ -73,22 +76,35 @@ class Collection:
                 raise serializers.ValidationError({name: [f"not a field of a {self.name}"]})
             for raw in values:
                 try:
-                    where &= _equality(model._meta.get_field(field.source), field.source, raw)
+                    lookup, value = _equality(model._meta.get_field(field.source), field.source, raw)
                 except serializers.ValidationError as exc:
                     raise serializers.ValidationError({name: exc.detail}) from None
-        return self.visible_to(request.user).filter(where)
+                where &= Q(**{lookup: value})
+                if name in scrubbed:
+                    named += _uuids_in(value)
+        visible = self.visible_to(request.user)
+        if named and Problem.objects.test_data_among(named):
+            # The documents would not show these UUIDs: matching on them would reveal them.
+            return visible.none()
+        return visible.filter(where)
 
 
-def _equality(field: models.Field, lookup: str, raw: str) -> Q:
+def _equality(field: models.Field, lookup: str, raw: str) -> tuple[str, Any]:
+    """The lookup and value that match `raw` as the document shows the field."""
     if isinstance(field, ArrayField):
         # A value of an array field matches the documents that hold it.
-        return Q(**{f"{lookup}__contains": [_value(field.base_field, raw)]})
+        return f"{lookup}__contains", [_value(field.base_field, raw)]
     if isinstance(field, models.DateTimeField):
         # Documents show whole Unix seconds: match the whole second.
         seconds = serializers.IntegerField(min_value=0, max_value=MAX_UNIX_SECONDS).run_validation(raw)
         start = datetime.fromtimestamp(seconds, tz=UTC)
-        return Q(**{f"{lookup}__gte": start, f"{lookup}__lt": start + timedelta(seconds=1)})
-    return Q(**{lookup: _value(field, raw)})
+        return f"{lookup}__range", (start, start + timedelta(microseconds=999_999))
+    return lookup, _value(field, raw)
+
+
+def _uuids_in(value: Any) -> list[uuid.UUID]:
+    """The data UUIDs of a filter value on a scrubbed field: a list, or a dict's keys."""
+    return [uuid.UUID(str(u)) for u in value]
 
 
 def _value(field: models.Field, raw: str) -> Any:

@@ -84,3 +84,31 @@ def test_it_never_shows_a_test_uuid_to_a_client_in_any_list(m_client, secret):  
     for collection in ("problem", "algo", "data", "learnuplet", "preduplet"):
         body = m_client.get(f"/{collection}").content.decode()
         assert not any(t in body for t in secret["test"]), collection
+
+
+@pytest.fixture
+def trained_then_secret(db) -> tuple[str, object]:  # type: ignore[no-untyped-def]
+    """Data trained on for one problem, then declared test data of another."""
+    data = uuid.uuid4()
+    task = LearnupletFactory(train_data=[data, uuid.uuid4()], train_perf={str(data): 0.3})
+    ProblemFactory(test_dataset=[data])
+    return str(data), task
+
+
+def test_it_scrubs_later_test_data_from_a_clients_learnuplet(m_client, trained_then_secret):  # noqa: F811
+    data, task = trained_then_secret
+    document = m_client.get(f"/learnuplet/{task.pk}").json()
+    assert data not in document["train_data"] and data not in document["train_perf"]
+
+
+@pytest.mark.parametrize("field", ["train_data", "train_perf"])
+def test_it_matches_nothing_when_a_client_filters_by_scrubbed_test_data(m_client, trained_then_secret, field):  # noqa: F811
+    data, _ = trained_then_secret
+    value = data if field == "train_data" else f'{{"{data}": 0.3}}'
+    assert m_client.get("/learnuplet", **{field: value}).json() == {"learnuplets": []}
+
+
+def test_it_matches_scrubbed_test_data_for_compute(m_compute, trained_then_secret):  # noqa: F811
+    data, task = trained_then_secret
+    r = m_compute.get("/learnuplet", train_data=data)
+    assert [lu["uuid"] for lu in r.json()["learnuplets"]] == [str(task.pk)]
