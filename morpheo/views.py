@@ -15,7 +15,8 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from accounts.permissions import RolePermission, UploaderWrites, WorkerWrites
-from accounts.roles import actor_name, sees_test_data
+from accounts.roles import actor_name
+from accounts.secrecy import without_test_data_for
 from learning.models import Learnuplet
 from learning.services import learnuplet_report
 from morpheo import errors
@@ -33,7 +34,6 @@ from predictions.models import Preduplet
 from predictions.serializers import PredupletCreateSerializer
 from predictions.services import preduplet_report, preduplet_request
 from problems import services as registry
-from problems.models import Problem
 from problems.serializers import DataCreateSerializer
 from tasks import queue
 
@@ -131,9 +131,7 @@ class DataView(CollectionView):
         records, created = registry.data_register(
             uuids=body.validated_data["uuid"], problems=body.validated_data["problems"], user=request.user
         )
-        if not sees_test_data(request.user):
-            secret = Problem.objects.test_data_among([r.pk for r in records])
-            records = [r for r in records if r.pk not in secret]
+        records = without_test_data_for(request.user, records)
         documents = COLLECTIONS["data"].serializer(request, records, many=True).data
         return Response({"new_datas": documents, "new_learnuplets": created}, status=status.HTTP_201_CREATED)
 

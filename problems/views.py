@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import UploaderWrites
 from accounts.roles import sees_test_data
+from accounts.secrecy import without_test_data_for
 from learning.services import leaderboard
 from orchestrator_site.fields import UUID_PATH
 from problems import services
@@ -82,8 +83,6 @@ class DataViewSet(RegistryViewSet):
         records, created = services.data_register(
             uuids=body.validated_data["uuid"], problems=body.validated_data["problems"], user=request.user
         )
-        if not sees_test_data(request.user):
-            secret = Problem.objects.test_data_among([r.pk for r in records])
-            records = [r for r in records if r.pk not in secret]
-        payload = {"data": DataSerializer(records, many=True).data, "new_learnuplets": created}
+        visible = without_test_data_for(request.user, records)
+        payload = {"data": DataSerializer(visible, many=True).data, "new_learnuplets": created}
         return Response(payload, status=status.HTTP_201_CREATED)
