@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "metrics.middleware.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -180,6 +181,9 @@ SPECTACULAR_SETTINGS = {
 # Work queue
 ORCHESTRATOR_LEASE_SECONDS = env_int("ORCHESTRATOR_LEASE_SECONDS", 120, minimum=1)
 ORCHESTRATOR_MAX_ATTEMPTS = env_int("ORCHESTRATOR_MAX_ATTEMPTS", 3, minimum=1)
+
+# GET /metrics answers operators only, unless this is set (a scraper without a token).
+ORCHESTRATOR_METRICS_PUBLIC = env_bool("ORCHESTRATOR_METRICS_PUBLIC", default=False)
 
 # Production hardening; `manage.py check --deploy` passes with these and DEBUG off.
 if not DEBUG:

@@ -5,6 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from learning.views import LearnupletViewSet
+from metrics.views import MetricsView
 from orchestrator_site.health import healthz
 from predictions.views import PredupletViewSet
 from problems.views import AlgoViewSet, DataViewSet, ProblemViewSet
@@ -32,6 +33,7 @@ handler404 = "orchestrator_site.errors.not_found"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api-auth/", include("rest_framework.urls")),

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.db.models.functions import Now
 
+from metrics import observe
 from tasks.models import QueueTask, Status, TaskEvent
 
 T = TypeVar("T", bound=QueueTask)
@@ -88,9 +89,12 @@ def _record_events(
             SELECT %s, t.uuid, prev.from_status, t.status, t.attempt, t.worker, %s, %s, now()
             FROM {table} t
             JOIN unnest(%s::uuid[], %s::text[]) AS prev(uuid, from_status) ON prev.uuid = t.uuid
+            RETURNING task, from_status, to_status, worker, attempt
             """,
             [model.kind, actor, reason, [pk for pk, _ in rows], [status for _, status in rows]],
         )
+        observe.status_changed(model.kind, cursor.fetchmany(observe.LOG_MAX_TASKS), count=len(rows),
+                               actor=actor, reason=reason)
 
 
 def record_created(
@@ -129,6 +133,7 @@ def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
         )
         if failed:
             model.on_ended(failed)
+        observe.expired(model.kind, requeued=len(requeued), failed=len(failed))
     return len(requeued), len(failed)
 
 
@@ -156,6 +161,7 @@ def claim_next(model: type[T], *, worker: uuid.UUID, actor: str) -> T | None:
         limit=1,
         skip_locked=True,
     )
+    observe.claimed(model.kind, len(claimed))
     return model.objects.get(pk=claimed[0]) if claimed else None
 
 
@@ -173,6 +179,7 @@ def claim(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, actor: str) -> T:
     if not claimed:
         status = _status_of(model, pk)
         raise TaskConflict(f"{model.kind} {pk} is {status}, not todo")
+    observe.claimed(model.kind)
     return model.objects.get(pk=pk)
 
 
@@ -226,6 +233,7 @@ def finish(
         reason=error,
     )
     if ended:
+        observe.finished(model.kind, status)
         model.on_ended(ended)
         return model.objects.get(pk=pk)
     try:

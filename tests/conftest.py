@@ -2,6 +2,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import ApiClient, Role
@@ -62,3 +63,14 @@ def anonymous() -> APIClient:
 @pytest.fixture
 def callers(uploader: Caller, worker: Caller, operator: Caller) -> dict[str, Caller]:
     return {Role.CLIENT: uploader, Role.COMPUTE: worker, Role.OPERATOR: operator}
+
+
+@pytest.fixture
+def admin_browser(operator: Caller, settings) -> Client:  # type: ignore[no-untyped-def]
+    """The operator logged in to the admin. Static files are served without the manifest
+    that `collectstatic` writes in production."""
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    browser = Client()
+    browser.force_login(operator.client.user)
+    return browser

@@ -1,0 +1,1 @@
+"""Operational telemetry: Prometheus metrics at /metrics and the structured status-change log."""

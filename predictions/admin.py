@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.utils.safestring import SafeString
+
+from learning.models import Learnuplet
+from predictions.models import Preduplet
+from tasks.admin import QueueTaskAdmin, change_link
+
+
+@admin.register(Preduplet)
+class PredupletAdmin(QueueTaskAdmin):
+    list_display = ("uuid", "status", "problem_link", "model", "worker", "attempt", "timestamp_request",
+                    "timestamp_done", "lease_expires_at")
+    list_filter = ("status", "problem")
+    ordering = ("-timestamp_request", "-uuid")
+    uuid_search_fields = ("pk", "worker", "model", "problem_id")
+    search_help_text = "A UUID (exact): the preduplet, its worker, its model or its problem."
+    fieldsets = (
+        (None, {"fields": ("uuid", "status", "problem", "model", "trained_by", "data", "prediction_storage_uuid",
+                           "workflow", "created_by")}),
+        ("Queue", {"fields": ("worker", "attempt", "queued_at", "claimed_at", "heartbeat_at",
+                              "lease_expires_at", "last_error", "timestamp_request", "timestamp_done")}),
+        ("History", {"fields": ("history",)}),
+    )
+    readonly_fields = ("history", "trained_by")
+
+    @admin.display(description="model trained by")
+    def trained_by(self, preduplet: Preduplet) -> SafeString | str:
+        source = Learnuplet.objects.filter(model_end=preduplet.model).values_list("pk", "rank").first()
+        return change_link(Learnuplet, source[0], f"learnuplet of rank {source[1]}") if source else "-"

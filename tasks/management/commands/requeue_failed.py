@@ -1,0 +1,41 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from tasks import operations
+from tasks.management.options import (
+    Progress,
+    add_selection_arguments,
+    operator_name,
+    report,
+    selection_from,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Put failed learnuplets and/or preduplets back to run: todo, or waiting for a learnuplet "
+        "whose start model is not known. Safe while workers run; running it again changes nothing."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        add_selection_arguments(parser, time_field="end time")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        selection = selection_from(options)
+        reason = options["reason"] or "re-queued by requeue_failed"
+        for model in operations.KINDS[options["kind"]]:
+            progress = Progress(self, label=f"re-queued {model.kind}s", batch_size=options["batch_size"])
+            outcome = operations.requeue_failed(
+                model,
+                where=selection.where(model, time_field=model.ended_field),
+                actor=operator_name(),
+                reason=reason,
+                reset_attempts=options["reset_attempts"],
+                dry_run=options["dry_run"],
+                batch_size=options["batch_size"],
+                progress=progress,
+            )
+            progress.end()
+            report(self, outcome, what="failed", verbosity=options["verbosity"])

@@ -1,0 +1,48 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from tasks import operations
+from tasks.management.options import (
+    Progress,
+    add_selection_arguments,
+    duration,
+    operator_name,
+    report,
+    selection_from,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Put pending tasks whose worker is gone back to todo: their lease ran out, or (--older-than) "
+        "they had no heartbeat for that long. A live lease is left alone unless --force."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        add_selection_arguments(parser, time_field="claim time")
+        parser.add_argument("--older-than", type=duration,
+                            help="also take claims without a heartbeat for this long (30m, 2h)")
+        parser.add_argument("--force", action="store_true",
+                            help="take every selected pending task, even with a live lease")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        selection = selection_from(options)
+        reason = options["reason"] or "re-queued by requeue_stale" + (" --force" if options["force"] else "")
+        for model in operations.KINDS[options["kind"]]:
+            progress = Progress(self, label=f"re-queued {model.kind}s", batch_size=options["batch_size"])
+            outcome = operations.requeue_stale(
+                model,
+                where=selection.where(model, time_field="claimed_at"),
+                actor=operator_name(),
+                reason=reason,
+                older_than=options["older_than"],
+                force=options["force"],
+                reset_attempts=options["reset_attempts"],
+                dry_run=options["dry_run"],
+                batch_size=options["batch_size"],
+                progress=progress,
+            )
+            progress.end()
+            report(self, outcome, what="stale", verbosity=options["verbosity"])
