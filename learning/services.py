@@ -153,7 +153,7 @@ def learnuplets_for_new_data(data: Sequence[Data], problems: Iterable[Problem]) 
     if not train:
         return 0
     batches_of = {p.pk: mini_batches(train, p.size_train_dataset) for p in problems}
-    _lock_algos(Q(problem__in=list(batches_of)))
+    lock_chains(Q(problem__in=list(batches_of)))
     algos = Algo.objects.filter(problem__in=list(batches_of)).annotate(
         last_rank=Max("learnuplets__rank"),
         running=Exists(Learnuplet.objects.filter(algo=OuterRef("pk"), status__in=ACTIVE)),
@@ -171,7 +171,8 @@ def learnuplets_for_new_data(data: Sequence[Data], problems: Iterable[Problem]) 
     return _generate(chains, batches_of)
 
 
-def _lock_algos(where: Q) -> None:
+def lock_chains(where: Q) -> None:
+    """Lock the algos matching `where`: whoever extends or moves their chains takes this."""
     # NO KEY UPDATE: exclusive between generation and release, but does not block the
     # KEY SHARE lock that inserting a learnuplet referencing the algo takes.
     list(Algo.objects.select_for_update(no_key=True).filter(where).order_by("pk").values_list("pk"))
@@ -182,7 +183,7 @@ def release_next(ended: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     pairs = list(Learnuplet.objects.filter(pk__in=list(ended)).values_list("algo_id", "rank"))
     if not pairs:
         return []
-    _lock_algos(Q(pk__in={algo for algo, _ in pairs}))
+    lock_chains(Q(pk__in={algo for algo, _ in pairs}))
     successors = reduce(or_, (Q(algo_id=algo, rank=rank + 1) for algo, rank in pairs))
     return transition(
         Learnuplet,

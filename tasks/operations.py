@@ -30,7 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Now
 
 from learning.models import Learnuplet
-from learning.services import _lock_algos, release_next
+from learning.services import lock_chains, release_next
 from predictions.models import Preduplet
 from problems.models import Algo, Problem
 from tasks.models import ACTIVE, ENDED, QueueTask, Status
@@ -165,7 +165,7 @@ def _requeue(
     # Lock the chains before looking at them, as release_next does: a predecessor
     # finishing meanwhile would otherwise miss its successor (still failed in its
     # snapshot) while we still see it running, and the successor would wait for ever.
-    _lock_algos(Q(pk__in=model.objects.filter(unready).values("algo_id")))
+    lock_chains(Q(pk__in=model.objects.filter(unready).values("algo_id")))
     waiting = requeue(model, where=unready, actor=actor, reason=reason, reset_attempts=reset_attempts,
                       waiting_unless=waiting_unless)
     if waiting:

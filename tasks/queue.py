@@ -1,9 +1,9 @@
 """State changes of queued tasks: claims, heartbeats, results, lease expiry, re-queues.
 
 One implementation for learnuplets and preduplets. Every change of status goes through
-`transition`, which locks the rows it changes, updates them in one statement and writes
-one event row per task in one more: three queries whatever the number of rows. Workers
-race on claims, so those lock with SKIP LOCKED and never read a status and then write it.
+`transition`: one statement that locks the rows it changes, updates them and writes one
+event row per task, whatever the number of rows. Workers race on claims, so those lock
+with SKIP LOCKED; nothing reads a status and then writes it.
 """
 
 import uuid
@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models.expressions import RawSQL
+from django.db.models.sql import UpdateQuery
 from django.db.models.functions import Now
 
 from metrics import observe
@@ -53,32 +55,52 @@ def transition(
 ) -> list[uuid.UUID]:
     """Move the tasks matching `where` to status `to`; return their UUIDs.
 
-    The rows are locked first (`FOR UPDATE`, skipping rows other transactions hold when
-    `skip_locked`), so `where` is evaluated on the current row versions and two callers
-    can never both move one task. Must run inside a transaction.
+    One statement: a CTE picks and locks the rows (`FOR UPDATE`, skipping rows other
+    transactions hold when `skip_locked`), so `where` is evaluated on the current row
+    versions and two callers can never both move one task; the UPDATE moves them and the
+    INSERT appends their events. Must run inside a transaction, as the callers' follow-up
+    work (a chain's release) belongs to the same one.
     """
     assert connection.in_atomic_block, "transition() must run inside transaction.atomic"
     # of=self: lock only the task rows, never rows of tables a filter or ordering joins.
-    locked = (
+    picked = (
         model.objects.select_for_update(skip_locked=skip_locked, of=("self",))
         .filter(where)
         .order_by(*order_by)
     )
     if limit is not None:
-        locked = locked[:limit]
-    rows = list(locked.values_list("pk", "status"))
-    if not rows:
-        return []
-    pks = [pk for pk, _ in rows]
-    model.objects.filter(pk__in=pks).update(status=to, **(values or {}))
-    _record_events(model, rows, actor=actor, reason=reason)
-    return pks
+        picked = picked[:limit]
+    picked_sql, picked_params = picked.values_list("pk", "status").query.sql_with_params()
+    update = model.objects.filter(pk__in=RawSQL("SELECT uuid FROM picked", [])).query.chain(UpdateQuery)
+    update.add_update_values({"status": to, **(values or {})})
+    update_sql, update_params = update.get_compiler(connection=connection).as_sql()
+    table = connection.ops.quote_name(model._meta.db_table)
+    events = connection.ops.quote_name(TaskEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        # MATERIALIZED: the picked rows are read once, so LIMIT with SKIP LOCKED cannot
+        # pick different rows for the UPDATE and for the events.
+        cursor.execute(
+            f"""
+            WITH picked(uuid, from_status) AS MATERIALIZED ({picked_sql}),
+            moved AS ({update_sql} RETURNING {table}.uuid, {table}.status, {table}.attempt, {table}.worker)
+            INSERT INTO {events} (kind, task, from_status, to_status, attempt, worker, actor, reason, at)
+            SELECT %s, moved.uuid, picked.from_status, moved.status, moved.attempt, moved.worker, %s, %s, now()
+            FROM moved JOIN picked USING (uuid)
+            RETURNING task, from_status, to_status, worker, attempt
+            """,
+            [*picked_params, *update_params, model.kind, actor, reason],
+        )
+        rows = cursor.fetchall()
+    if rows:
+        observe.status_changed(model.kind, rows[: observe.LOG_MAX_TASKS], count=len(rows),
+                               actor=actor, reason=reason)
+    return [row[0] for row in rows]
 
 
-def _record_events(
-    model: type[QueueTask], rows: list[tuple[uuid.UUID, str]], *, actor: str, reason: str
+def record_created(
+    model: type[QueueTask], pks: Sequence[uuid.UUID], *, actor: str = "system", reason: str
 ) -> None:
-    # INSERT ... SELECT reads worker and attempt as the UPDATE left them, in one statement.
+    """History starts at creation: one event per new task, from no status, in one statement."""
     table = connection.ops.quote_name(model._meta.db_table)
     events = connection.ops.quote_name(TaskEvent._meta.db_table)
     with connection.cursor() as cursor:
@@ -86,22 +108,14 @@ def _record_events(
             f"""
             INSERT INTO {events}
                 (kind, task, from_status, to_status, attempt, worker, actor, reason, at)
-            SELECT %s, t.uuid, prev.from_status, t.status, t.attempt, t.worker, %s, %s, now()
-            FROM {table} t
-            JOIN unnest(%s::uuid[], %s::text[]) AS prev(uuid, from_status) ON prev.uuid = t.uuid
+            SELECT %s, t.uuid, '', t.status, t.attempt, t.worker, %s, %s, now()
+            FROM {table} t WHERE t.uuid = ANY(%s::uuid[])
             RETURNING task, from_status, to_status, worker, attempt
             """,
-            [model.kind, actor, reason, [pk for pk, _ in rows], [status for _, status in rows]],
+            [model.kind, actor, reason, list(pks)],
         )
-        observe.status_changed(model.kind, cursor.fetchmany(observe.LOG_MAX_TASKS), count=len(rows),
+        observe.status_changed(model.kind, cursor.fetchmany(observe.LOG_MAX_TASKS), count=len(pks),
                                actor=actor, reason=reason)
-
-
-def record_created(
-    model: type[QueueTask], pks: Sequence[uuid.UUID], *, actor: str = "system", reason: str
-) -> None:
-    """History starts at creation: one event per new task, from no status."""
-    _record_events(model, [(pk, "") for pk in pks], actor=actor, reason=reason)
 
 
 def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
