@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -170,7 +171,9 @@ class WorkerSetView(MorpheoView):
         task = path_uuid(pk)
         body = WorkerBody(data=request.data)
         body.is_valid(raise_exception=True)
-        queue.claim(model, task, worker=body.validated_data["worker"], actor=actor_name(request.user))
+        # 2017 workers never heartbeat: their lease must cover a whole task.
+        queue.claim(model, task, worker=body.validated_data["worker"], actor=actor_name(request.user),
+                    lease_seconds=settings.ORCHESTRATOR_MORPHEO_LEASE_SECONDS)
         return Response({f"{kind}_worker_set": str(task)})
 
 

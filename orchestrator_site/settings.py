@@ -181,6 +181,8 @@ SPECTACULAR_SETTINGS = {
 # Work queue
 ORCHESTRATOR_LEASE_SECONDS = env_int("ORCHESTRATOR_LEASE_SECONDS", 120, minimum=1)
 ORCHESTRATOR_MAX_ATTEMPTS = env_int("ORCHESTRATOR_MAX_ATTEMPTS", 3, minimum=1)
+# Claims through the 2017 routes: those workers never send heartbeats.
+ORCHESTRATOR_MORPHEO_LEASE_SECONDS = env_int("ORCHESTRATOR_MORPHEO_LEASE_SECONDS", 6 * 3600, minimum=1)
 
 # GET /metrics answers operators only, unless this is set (a scraper without a token).
 ORCHESTRATOR_METRICS_PUBLIC = env_bool("ORCHESTRATOR_METRICS_PUBLIC", default=False)

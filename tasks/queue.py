@@ -34,9 +34,9 @@ class TaskConflict(Exception):
     """The task is not in a state that allows this change now (409)."""
 
 
-def lease_end() -> ExpressionWrapper:
+def lease_end(seconds: int | None = None) -> ExpressionWrapper:
     return ExpressionWrapper(
-        Now() + timedelta(seconds=settings.ORCHESTRATOR_LEASE_SECONDS),
+        Now() + timedelta(seconds=seconds or settings.ORCHESTRATOR_LEASE_SECONDS),
         output_field=DateTimeField(),
     )
 
@@ -151,13 +151,13 @@ def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
     return len(requeued), len(failed)
 
 
-def _claim_values(worker: uuid.UUID) -> dict[str, Any]:
+def _claim_values(worker: uuid.UUID, lease_seconds: int | None = None) -> dict[str, Any]:
     return {
         "worker": worker,
         "attempt": F("attempt") + 1,
         "claimed_at": Now(),
         "heartbeat_at": Now(),
-        "lease_expires_at": lease_end(),
+        "lease_expires_at": lease_end(lease_seconds),
     }
 
 
@@ -180,14 +180,19 @@ def claim_next(model: type[T], *, worker: uuid.UUID, actor: str) -> T | None:
 
 
 @transaction.atomic
-def claim(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, actor: str) -> T:
-    """Claim one named task; TaskConflict unless it is todo right now."""
+def claim(
+    model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, actor: str, lease_seconds: int | None = None
+) -> T:
+    """Claim one named task; TaskConflict unless it is todo right now.
+
+    `lease_seconds` overrides ORCHESTRATOR_LEASE_SECONDS (2017 workers never heartbeat).
+    """
     expire_leases(model)
     claimed = transition(
         model,
         where=Q(pk=pk, status=Status.TODO),
         to=Status.PENDING,
-        values=_claim_values(worker),
+        values=_claim_values(worker, lease_seconds),
         actor=actor,
     )
     if not claimed:

@@ -83,3 +83,21 @@ def test_it_serves_the_2017_flow_from_registration_to_prediction(m_client, m_com
     (finished,) = r.json()["preduplets"]
     assert (finished["status"], finished["prediction_storage_uuid"]) == ("done", [stored])
     assert isinstance(finished["timestamp_done"], int)
+
+
+
+def test_it_gives_2017_claims_the_long_morpheo_lease(settings, m_compute):  # noqa: F811
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import LearnupletFactory
+
+    settings.ORCHESTRATOR_MORPHEO_LEASE_SECONDS = 7200
+    task = LearnupletFactory()
+
+    r = m_compute.post(f"/worker/learnuplet/{task.pk}", {"worker": str(uuid.uuid4())})
+
+    assert r.status_code == 200
+    task.refresh_from_db()
+    assert task.lease_expires_at > timezone.now() + timedelta(seconds=7000)
