@@ -197,17 +197,9 @@ def requeue_failed(
 ) -> Outcome:
     """Failed tasks back to run: todo, or waiting for a learnuplet with no start model."""
     where = (where or Q()) & Q(status=Status.FAILED)
-    outcome = Outcome(kind=model.kind, dry_run=dry_run)
-    if dry_run:
-        outcome.changed = _preview(model, where, _requeue_target(model))
-        return outcome
-
-    def apply(q: Q) -> list[tuple[uuid.UUID, str]]:
-        return _requeue(model, q, actor=actor, reason=reason, reset_attempts=reset_attempts,
-                        released=outcome.released)
-
-    outcome.changed = _in_batches(model, where, apply, batch_size=batch_size, progress=progress)
-    return outcome
+    return _requeue_run(model, where, Outcome(kind=model.kind, dry_run=dry_run), actor=actor,
+                        reason=reason, reset_attempts=reset_attempts, batch_size=batch_size,
+                        progress=progress)
 
 
 def requeue_stale(
@@ -229,8 +221,16 @@ def requeue_stale(
     outcome = Outcome(kind=model.kind, dry_run=dry_run)
     if not force:
         outcome.refused = model.objects.filter(where & Q(status=Status.PENDING) & ~target).count()
-    where = where & target
-    if dry_run:
+    return _requeue_run(model, where & target, outcome, actor=actor, reason=reason,
+                        reset_attempts=reset_attempts, batch_size=batch_size, progress=progress)
+
+
+def _requeue_run(
+    model: type[QueueTask], where: Q, outcome: Outcome, *, actor: str, reason: str,
+    reset_attempts: bool, batch_size: int | None, progress: Progress | None,
+) -> Outcome:
+    """Re-queue `where` (or only preview it for a dry run) and record it in `outcome`."""
+    if outcome.dry_run:
         outcome.changed = _preview(model, where, _requeue_target(model))
         return outcome
 
