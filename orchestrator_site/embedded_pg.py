@@ -9,11 +9,16 @@ and stops with the last of them.
 import atexit
 import json
 import os
+import warnings
 from pathlib import Path
 
 
 def embedded_database_url(data_dir: Path) -> str:
-    import pgserver  # imported lazily: production never loads it
+    with warnings.catch_warnings():
+        # platformdirs warns on every start when XDG_RUNTIME_DIR is unset (as under sudo
+        # or in CI); pgserver only uses that folder for its lock files.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        import pgserver  # imported lazily: production never loads it
 
     data_dir = data_dir.expanduser().resolve()
     if data_dir.exists():
