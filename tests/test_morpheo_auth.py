@@ -101,3 +101,61 @@ def test_it_decodes_latin_1_credentials_without_a_500(m_client):  # noqa: F811
     http = APIClient()
     http.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode("é:\xff".encode("latin-1")).decode())
     assert http.get("/problem").status_code == 401
+
+
+
+def _basic(name: str, password: str):  # type: ignore[no-untyped-def]
+    import base64
+
+    from rest_framework.test import APIClient
+
+    http = APIClient()
+    http.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{name}:{password}".encode()).decode())
+    return http
+
+
+def test_it_remembers_a_checked_password_so_polling_skips_the_hasher(db):
+    from accounts.models import Role
+    from accounts.services import client_create
+    from morpheo import auth
+
+    client_create(name="poller", role=Role.COMPUTE, password="first-password-1")
+    http = _basic("poller", "first-password-1")
+    before = len(auth._proofs)
+
+    for _ in range(3):
+        assert http.get("/learnuplet").status_code == 200
+
+    assert len(auth._proofs) == before + 1
+    assert _basic("poller", "wrong-password").get("/learnuplet").status_code == 401
+
+
+def test_it_forgets_a_remembered_password_once_it_is_changed(db):
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Role
+    from accounts.services import client_create
+
+    client_create(name="poller", role=Role.COMPUTE, password="first-password-1")
+    http = _basic("poller", "first-password-1")
+    assert http.get("/learnuplet").status_code == 200
+    user = get_user_model().objects.get(username="poller")
+    user.set_password("second-password-2")
+    user.save()
+
+    assert http.get("/learnuplet").status_code == 401
+    assert _basic("poller", "second-password-2").get("/learnuplet").status_code == 200
+
+
+def test_it_refuses_a_remembered_password_of_a_deactivated_user(db):
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Role
+    from accounts.services import client_create
+
+    client_create(name="poller", role=Role.COMPUTE, password="first-password-1")
+    http = _basic("poller", "first-password-1")
+    assert http.get("/learnuplet").status_code == 200
+    get_user_model().objects.filter(username="poller").update(is_active=False)
+
+    assert http.get("/learnuplet").status_code == 401

@@ -11,9 +11,9 @@ from tests.morpheo_support import m_client, m_compute  # noqa: F401
 
 FACTORIES = {"problem": ProblemFactory, "algo": AlgoFactory, "data": DataFactory,
              "learnuplet": LearnupletFactory, "preduplet": PredupletFactory}
-# The user (Basic), its role, the page of documents, and for a client the test data among
+# The user with its role (Basic), the page of documents, and for a client the test data among
 # the page's data UUIDs (learnuplets and preduplets scrub them).
-QUERIES = {"problem": 3, "algo": 3, "data": 3, "learnuplet": 4, "preduplet": 4}
+QUERIES = {"problem": 2, "algo": 2, "data": 2, "learnuplet": 3, "preduplet": 3}
 
 
 @pytest.mark.parametrize("collection", FACTORIES)
@@ -36,7 +36,7 @@ def test_it_answers_one_document_in_a_constant_number_of_queries(m_client, djang
 def test_it_filters_in_a_constant_number_of_queries(m_compute, django_assert_num_queries):  # noqa: F811
     algo = AlgoFactory()
     LearnupletFactory.create_batch(5, algo=algo)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         r = m_compute.get("/learnuplet", algo=str(algo.pk), status="todo", problem=str(algo.problem_id))
     assert len(r.json()["learnuplets"]) == 5
 
