@@ -1,6 +1,11 @@
+from typing import TYPE_CHECKING
+
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
-from rest_framework.views import APIView
+
+if TYPE_CHECKING:
+    # rest_framework.views loads DEFAULT_PERMISSION_CLASSES, which names this module.
+    from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.roles import role_of
@@ -11,7 +16,7 @@ class RolePermission(BasePermission):
 
     write_roles: tuple[str, ...] = ()
 
-    def has_permission(self, request: Request, view: APIView) -> bool:
+    def has_permission(self, request: Request, view: "APIView") -> bool:
         role = role_of(request.user)
         if role is None:
             return False

@@ -1,5 +1,6 @@
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 from django.db.models import Model
@@ -8,6 +9,12 @@ from rest_framework import serializers
 from accounts.roles import User, sees_test_data
 
 M = TypeVar("M", bound=Model)
+
+# A UUID inside free text, in any case, with or without hyphens.
+UUID_IN_TEXT = re.compile(
+    r"(?<![0-9a-fA-F])[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(?![0-9a-fA-F])"
+)
+HIDDEN = "[test data]"
 
 
 def without_test_data_for(user: User, records: Sequence[M]) -> list[M]:
@@ -25,8 +32,10 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
 
     `secret_fields` are dropped whole. `scrubbed_fields` hold data UUIDs (a list, or a
     dict keyed by UUID): any that is some problem's test data is removed from them, which
-    covers a problem created with test data that were already trained on elsewhere. The
-    test data of a whole page are looked up in one query.
+    covers a problem created with test data that were already trained on elsewhere.
+    `scrubbed_text_fields` are free text (a worker's error message, which may name the test
+    file it could not read): test-data UUIDs in them are replaced. The test data of a whole
+    page are looked up in one query.
 
     The view sets context["reveal_test_data"] for the one exception the contract makes:
     the 201 answer to a problem's creator.
@@ -34,6 +43,7 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
 
     secret_fields: tuple[str, ...] = ()
     scrubbed_fields: tuple[str, ...] = ()
+    scrubbed_text_fields: tuple[str, ...] = ()
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
@@ -44,15 +54,29 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Model) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if self.scrubbed_fields and not self._reveals():
-            secret = {str(u) for u in self._test_data_on_page()}
+        if (self.scrubbed_fields or self.scrubbed_text_fields) and not self._reveals():
+            secret = self._test_data_on_page()
+            shown = {str(u) for u in secret}
             for name in self.scrubbed_fields:
                 value = data.get(name)
                 if isinstance(value, dict):
-                    data[name] = {k: v for k, v in value.items() if k not in secret}
+                    data[name] = {k: v for k, v in value.items() if k not in shown}
                 elif isinstance(value, list):
-                    data[name] = [u for u in value if u not in secret]
+                    data[name] = [u for u in value if u not in shown]
+            for name in self.scrubbed_text_fields:
+                if isinstance(data.get(name), str) and secret:
+                    data[name] = UUID_IN_TEXT.sub(
+                        lambda m: HIDDEN if uuid.UUID(m.group()) in secret else m.group(), data[name]
+                    )
         return data
+
+    def _uuids_of(self, item: Model) -> Iterator[uuid.UUID]:
+        for name in self.scrubbed_fields:
+            for u in getattr(item, name, None) or []:
+                yield uuid.UUID(str(u))
+        for name in self.scrubbed_text_fields:
+            for found in UUID_IN_TEXT.findall(getattr(item, name, None) or ""):
+                yield uuid.UUID(found)
 
     def _test_data_on_page(self) -> set[uuid.UUID]:
         # The child of a ListSerializer serves every item of the page: look up once.
@@ -62,12 +86,7 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
 
             parent = self.parent
             items = list(parent.instance) if isinstance(parent, serializers.ListSerializer) else [self.instance]
-            seen = {
-                uuid.UUID(str(u))
-                for item in items
-                for name in self.scrubbed_fields
-                for u in (getattr(item, name, None) or [])
-            }
+            seen = {u for item in items for u in self._uuids_of(item)}
             cached = Problem.objects.test_data_among(list(seen)) if seen else set()
             self._page_test_data = cached
         return cached

@@ -9,6 +9,7 @@ from tasks.api import ResultSerializer
 class LearnupletSerializer(HidesTestDataSerializer):
     secret_fields = ("test_data", "test_perf")
     scrubbed_fields = ("train_data", "train_perf")
+    scrubbed_text_fields = ("last_error",)
     problem = serializers.UUIDField(source="problem_id", read_only=True)
     algo = serializers.UUIDField(source="algo_id", read_only=True)
 

@@ -4,6 +4,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 
+from accounts.permissions import WorkerWrites
 from learning import services
 from learning.filters import LearnupletFilter
 from learning.models import Learnuplet
@@ -19,6 +20,8 @@ from tasks.api import QueueActionsMixin
 )
 class LearnupletViewSet(QueueActionsMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Learnuplet.objects.all()
+    # Reads need a role; an unserved write method by a worker answers 405, not 403.
+    permission_classes = [WorkerWrites]
     serializer_class = LearnupletSerializer
     filterset_class = LearnupletFilter
     lookup_value_regex = UUID_PATH

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -42,6 +43,16 @@ def as_api_exception(exc: Exception) -> Exception:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     return drf_exception_handler(as_api_exception(exc), context)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """What Django refuses before a view runs (e.g. more than DATA_UPLOAD_MAX_NUMBER_FIELDS
+    query parameters) answers JSON too: `{"detail"}` under /api/, `{"Error"}` at the root."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    if request.path.startswith("/admin/"):
+        return django_bad_request(request, exception)
+    return JsonResponse({"Error": "Bad request."}, status=400)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -10,7 +10,10 @@ from orchestrator_site.health import healthz
 from predictions.views import PredupletViewSet
 from problems.views import AlgoViewSet, DataViewSet, ProblemViewSet
 
+# No `.json` suffix routes: the contract names none, and the custom actions take no
+# `format` argument (`POST problems.json` was a 500). `?format=api` still selects the HTML view.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("problems", ProblemViewSet, basename="problem")
 router.register("algos", AlgoViewSet, basename="algo")
 router.register("data", DataViewSet, basename="data")
@@ -30,6 +33,7 @@ api_v1 = [
 
 # Unmatched /api/ paths answer JSON like the rest of the API.
 handler404 = "orchestrator_site.errors.not_found"
+handler400 = "orchestrator_site.errors.bad_request"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

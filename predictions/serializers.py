@@ -8,6 +8,7 @@ from tasks.api import ResultSerializer
 
 class PredupletSerializer(HidesTestDataSerializer):
     scrubbed_fields = ("data",)
+    scrubbed_text_fields = ("last_error",)
     problem = serializers.UUIDField(source="problem_id", read_only=True)
 
     class Meta:

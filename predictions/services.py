@@ -70,6 +70,8 @@ def preduplet_report(
     if status == Status.DONE:
         if not prediction_storage_uuid:
             raise ValidationError({"prediction_storage_uuid": ["Required when status is done."]})
+        if len(set(prediction_storage_uuid)) != len(prediction_storage_uuid):
+            raise ValidationError({"prediction_storage_uuid": ["duplicate UUIDs in the request"]})
         values = {"prediction_storage_uuid": list(prediction_storage_uuid)}
     return finish(Preduplet, pk, worker=worker, attempt=attempt, status=status, values=values,
                   error=error, actor=actor)

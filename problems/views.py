@@ -68,6 +68,8 @@ class AlgoViewSet(RegistryViewSet):
 
 
 class DataViewSet(RegistryViewSet):
+    # Names the path parameter "uuid" in the OpenAPI document; get_queryset narrows it.
+    queryset = Data.objects.all()
     serializer_class = DataSerializer
     filterset_class = DataFilter
 
