@@ -47,6 +47,11 @@ class Learnuplet(QueueTask):
             GinIndex(fields=["train_data"], name="learnuplet_train_data_gin"),
             models.Index(fields=["problem", "status"], name="learnuplet_problem_status"),
             models.Index(fields=["algo", "status", "perf"], name="learnuplet_algo_status_perf"),
+            # The list order (Meta.ordering), alone and behind the algo and status filters:
+            # a page of 1,000 reads 1,000 index entries instead of sorting every match.
+            models.Index(fields=["training_creation", "algo", "rank"], name="learnuplet_list_order"),
+            models.Index(fields=["algo", "status", "training_creation", "rank"],
+                         name="learnuplet_algo_status_list"),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,10 @@ from django.db import models
 class ProblemQuerySet(models.QuerySet["Problem"]):
     def test_data_among(self, uuids: list[UUID]) -> set[UUID]:
         """Which of `uuids` are some problem's secret test data (one indexed query)."""
-        found = self.filter(test_dataset__overlap=uuids).values_list("test_dataset", flat=True)
+        # One array parameter: a plain list compiles one expression per UUID (0.35 s of
+        # CPU for 10,000 of them).
+        param = models.Value(list(uuids), output_field=ArrayField(models.UUIDField()))
+        found = self.filter(test_dataset__overlap=param).values_list("test_dataset", flat=True)
         return set(uuids).intersection(u for dataset in found for u in dataset)
 
 

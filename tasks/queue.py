@@ -125,6 +125,10 @@ def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
     without a cron job or an operator.
     """
     expired = Q(status=Status.PENDING, lease_expires_at__lt=Now())
+    # Almost every claim finds nothing expired: one probe on the partial index of leases
+    # is cheaper than two locking statements.
+    if not model.objects.filter(expired).exists():
+        return 0, 0
     max_attempts = settings.ORCHESTRATOR_MAX_ATTEMPTS
     # No savepoint: inside a claim's transaction it would cost two round trips a claim
     # and buy nothing, as a failure here fails the claim anyway.
