@@ -1,9 +1,12 @@
-"""One JSON error shape for every failure the contract names (400/404/409/413)."""
+"""One JSON error shape for every failure the contract names (400/404/409/413), and 503
+while the database cannot be reached."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
@@ -12,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from tasks.queue import TaskConflict, TaskNotFound
+
+log = logging.getLogger(__name__)
 
 
 class Conflict(exceptions.APIException):
@@ -26,6 +31,17 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database connection failed (a restart, a killed connection, a deadlock). A
+    change is all or nothing, but may have committed just before the failure: a retry can
+    meet it (400 already registered, 409 not pending)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable. Retry shortly."
+    default_code = "database_unavailable"
+    wait = 1  # DRF sends it as Retry-After
+
+
 def as_api_exception(exc: Exception) -> Exception:
     """Translate the domain's exceptions into DRF's; others pass through."""
     if isinstance(exc, DjangoValidationError):
@@ -38,6 +54,9 @@ def as_api_exception(exc: Exception) -> Exception:
         return exceptions.NotFound(str(exc))
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        log.warning("database unavailable: %s", str(exc).strip()[:500])
+        return DatabaseUnavailable()
     return exc
 
 

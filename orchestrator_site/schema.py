@@ -3,7 +3,7 @@
 drf-spectacular documents only the success answer; clients (and the Schemathesis run in
 tests/test_fuzz_schemathesis.py) need the 4xx too: 401/403 wherever credentials are
 needed, 400/413/415 where a body or query is read, 404 where a path names a record or a
-list is paged, 409 on the worker protocol's state changes.
+list is paged, 409 on the worker protocol's state changes, 503 while the database is down.
 """
 
 from typing import Any
@@ -63,4 +63,5 @@ class AutoSchema(openapi.AutoSchema):
         if reads_body:
             errors["413"] = error("Request body too large.")
             errors["415"] = error("The body is not JSON.")
+        errors["503"] = error("The database is unavailable: retry shortly (Retry-After).")
         return errors
