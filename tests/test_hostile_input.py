@@ -9,7 +9,6 @@ import socket
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -59,28 +58,28 @@ def snapshot() -> dict[str, object]:
             "preds": sorted(Preduplet.objects.values_list("uuid", "status", "attempt"))}
 
 
-def basic(caller: Caller, name: str, password: str) -> APIClient:
+def basic(name: str, password: str) -> APIClient:
     http = APIClient()
     http.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{name}:{password}".encode()).decode())
     return http
 
 
 @pytest.fixture
-def senders(uploader: Caller, worker: Caller, held) -> dict[str, tuple[APIClient, str]]:  # type: ignore[no-untyped-def]
+def senders(uploader: Caller, worker: Caller, held) -> dict[str, APIClient]:  # type: ignore[no-untyped-def]
     """Every route that reads a body, with the caller that may write there."""
     lu, pu = held["learnuplet"].uuid, held["preduplet"].uuid
-    up_basic = basic(uploader, "uploader", "uploader-pw-123")
-    wk_basic = basic(worker, "worker", "worker-pw-123")
+    up_basic = basic("uploader", "uploader-pw-123")
+    wk_basic = basic("worker", "worker-pw-123")
     return {
-        f"{API}/problems/": (uploader.http, "client"), f"{API}/algos/": (uploader.http, "client"),
-        f"{API}/data/": (uploader.http, "client"), f"{API}/preduplets/": (uploader.http, "client"),
-        f"{API}/learnuplets/{lu}/heartbeat/": (worker.http, "worker"),
-        f"{API}/learnuplets/{lu}/result/": (worker.http, "worker"),
-        f"{API}/preduplets/{pu}/heartbeat/": (worker.http, "worker"),
-        f"{API}/preduplets/{pu}/result/": (worker.http, "worker"),
-        "/problem": (up_basic, "client"), "/algo": (up_basic, "client"), "/data": (up_basic, "client"),
-        "/prediction": (up_basic, "client"), f"/worker/learnuplet/{lu}": (wk_basic, "worker"),
-        f"/learndone/{lu}": (wk_basic, "worker"), f"/preddone/{pu}": (wk_basic, "worker"),
+        f"{API}/problems/": uploader.http, f"{API}/algos/": uploader.http,
+        f"{API}/data/": uploader.http, f"{API}/preduplets/": uploader.http,
+        f"{API}/learnuplets/{lu}/heartbeat/": worker.http,
+        f"{API}/learnuplets/{lu}/result/": worker.http,
+        f"{API}/preduplets/{pu}/heartbeat/": worker.http,
+        f"{API}/preduplets/{pu}/result/": worker.http,
+        "/problem": up_basic, "/algo": up_basic, "/data": up_basic,
+        "/prediction": up_basic, f"/worker/learnuplet/{lu}": wk_basic,
+        f"/learndone/{lu}": wk_basic, f"/preddone/{pu}": wk_basic,
     }
 
 
@@ -100,7 +99,7 @@ def assert_refused(r, statuses: tuple[int, ...] = (400,)) -> None:  # type: igno
 def test_it_refuses_a_body_over_the_limit_with_413_on_every_route(senders):  # type: ignore[no-untyped-def]
     body = json.dumps({"uuid": many(80_000), "problems": [u()]}).encode()  # about 3.2 MB
     before = snapshot()
-    for path, (http, _) in senders.items():
+    for path, http in senders.items():
         assert_refused(post_raw(http, path, body), (413,))
     assert snapshot() == before
 
@@ -179,7 +178,7 @@ def test_it_answers_413_to_a_real_connection_announcing_a_gigabyte(uploader):  #
     (f"{API}/preduplets/", "data"), ("/data", "uuid"), ("/problem", "test_dataset"), ("/prediction", "data"),
 ])
 def test_it_refuses_a_hundred_thousand_uuids_in_a_list(senders, path, field):  # type: ignore[no-untyped-def]
-    http, _ = senders[path]
+    http = senders[path]
     body = {"uuid": u(), "workflow": u(), "size_train_dataset": 1, "problems": [u()], "problem": u(),
             "data": [u()], "name": "x", "test_dataset": [u()]}
     body[field] = many(HUNDRED_THOUSAND)
@@ -193,7 +192,7 @@ def test_it_refuses_a_hundred_thousand_uuids_in_a_list(senders, path, field):  #
 ])
 def test_it_refuses_lists_over_their_cap_when_the_body_limit_is_raised(senders, settings, path, field, cap):  # type: ignore[no-untyped-def]
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
-    http, _ = senders[path]
+    http = senders[path]
     body = {"uuid": [u()], "problems": [u()], "problem": u(), "data": [u()], field: many(HUNDRED_THOUSAND)}
     before = snapshot()
     started = time.monotonic()
@@ -205,7 +204,7 @@ def test_it_refuses_lists_over_their_cap_when_the_body_limit_is_raised(senders, 
 
 
 def test_it_refuses_a_hundred_thousand_train_perf_keys(senders, held):  # type: ignore[no-untyped-def]
-    http, _ = senders[f"{API}/learnuplets/{held['learnuplet'].uuid}/result/"]
+    http = senders[f"{API}/learnuplets/{held['learnuplet'].uuid}/result/"]
     body = {"attempt": 1, "status": "done", "perf": 0.5, "train_perf": {k: 0.5 for k in many(HUNDRED_THOUSAND)}}
     before = snapshot()
     assert_refused(post_raw(http, f"{API}/learnuplets/{held['learnuplet'].uuid}/result/", json.dumps(body).encode()),
@@ -225,7 +224,7 @@ def test_it_refuses_too_many_query_parameters_with_json(uploader):  # type: igno
 def test_it_refuses_deeply_nested_json_on_every_route(senders, depth):  # type: ignore[no-untyped-def]
     nested = b"[" * depth + b"]" * depth
     before = snapshot()
-    for path, (http, _) in senders.items():
+    for path, http in senders.items():
         for body in (nested, b'{"uuid": ' + nested + b', "problems": ' + nested + b"}"):
             assert_refused(post_raw(http, path, body))
     assert snapshot() == before
@@ -242,7 +241,7 @@ NON_FINITE = [b"NaN", b"Infinity", b"-Infinity", b"1e999", b'"NaN"', b'"Infinity
 def test_it_refuses_non_finite_performances(senders, held, value, where, route):  # type: ignore[no-untyped-def]
     task = held["learnuplet"]
     path = f"{API}/learnuplets/{task.uuid}/result/" if route == "v1" else f"/learndone/{task.uuid}"
-    http, _ = senders[path]
+    http = senders[path]
     perf = value if where == "perf" else b"0.5"
     train = {str(d): 0.5 for d in task.train_data}
     test = {str(d): 0.5 for d in task.test_data}
@@ -271,7 +270,7 @@ def test_it_refuses_duplicate_uuids_in_one_registration(senders):  # type: ignor
     ]
     before = snapshot()
     for path, body in cases:
-        http, _ = senders[path]
+        http = senders[path]
         assert_refused(http.post(path, body, format="json"))
     assert snapshot() == before
 
@@ -280,7 +279,7 @@ def test_it_refuses_duplicate_uuids_in_one_registration(senders):  # type: ignor
 def test_it_refuses_a_duplicate_uuid_in_a_prediction_result(senders, held, route):  # type: ignore[no-untyped-def]
     task = held["preduplet"]
     path = f"{API}/preduplets/{task.uuid}/result/" if route == "v1" else f"/preddone/{task.uuid}"
-    http, _ = senders[path]
+    http = senders[path]
     s = u()
     before = snapshot()
     assert_refused(http.post(path, {"attempt": 1, "status": "done", "prediction_storage_uuid": [s, s]}, format="json"))
@@ -291,7 +290,7 @@ def test_it_refuses_a_duplicate_key_in_a_json_object(senders, held):  # type: ig
     task = held["learnuplet"]
     d = str(task.train_data[0])
     path = f"{API}/learnuplets/{task.uuid}/result/"
-    http, _ = senders[path]
+    http = senders[path]
     body = f'{{"attempt": 1, "status": "done", "perf": 0.5, "train_perf": {{"{d}": 0.1, "{d}": 0.9}}}}'
     before = snapshot()
     r = post_raw(http, path, body.encode())
@@ -313,7 +312,7 @@ NOT_TEXT = [
 @pytest.mark.parametrize("body", NOT_TEXT, ids=["ff-fe", "latin-1", "bom-then-ff", "utf-16"])
 def test_it_refuses_bodies_that_are_not_utf8_on_every_route(senders, body):  # type: ignore[no-untyped-def]
     before = snapshot()
-    for path, (http, _) in senders.items():
+    for path, http in senders.items():
         assert_refused(post_raw(http, path, body))
     assert snapshot() == before
 
@@ -325,14 +324,14 @@ def test_it_refuses_text_postgresql_cannot_store(senders, text):  # type: ignore
              ("/algo", f'{{"uuid": "{u()}", "problem": "{problem}", "name": "{text}"}}')]
     before = snapshot()
     for path, body in cases:
-        http, _ = senders[path]
+        http = senders[path]
         assert_refused(post_raw(http, path, body.encode()))
     assert snapshot() == before
 
 
 def test_it_refuses_a_lone_surrogate_as_a_key(senders, held):  # type: ignore[no-untyped-def]
     path = f"{API}/learnuplets/{held['learnuplet'].uuid}/result/"
-    http, _ = senders[path]
+    http = senders[path]
     before = snapshot()
     r = post_raw(http, path, b'{"attempt": 1, "status": "done", "perf": 0.5, "train_perf": {"\\ud800": 0.5}}')
     assert_refused(r)
@@ -347,7 +346,7 @@ def test_it_refuses_an_unknown_charset(uploader):  # type: ignore[no-untyped-def
 @pytest.mark.parametrize("path", [f"{API}/algos/?problem=%ff", f"{API}/learnuplets/?status=%ff%fe",
                                   "/algo?problem=%ff", "/learnuplet?worker=%c3%28"])
 def test_it_refuses_query_values_that_are_not_utf8(uploader, path):  # type: ignore[no-untyped-def]
-    http = uploader.http if path.startswith("/api/") else basic(uploader, "uploader", "uploader-pw-123")
+    http = uploader.http if path.startswith("/api/") else basic("uploader", "uploader-pw-123")
     assert_refused(http.get(path))
 
 
@@ -355,6 +354,6 @@ def test_it_refuses_query_values_that_are_not_utf8(uploader, path):  # type: ign
 def test_it_answers_a_path_that_is_not_utf8_with_a_json_4xx(uploader, worker, path):  # type: ignore[no-untyped-def]
     caller = worker if "done" in path else uploader
     http = caller.http if path.startswith("/api/") else basic(
-        caller, caller.client.user.username, "worker-pw-123" if caller is worker else "uploader-pw-123")
+        caller.client.user.username, "worker-pw-123" if caller is worker else "uploader-pw-123")
     r = http.post(path, {}, format="json") if "done" in path else http.get(path)
     assert_refused(r, (400, 404))
