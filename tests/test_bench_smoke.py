@@ -1,0 +1,45 @@
+"""The benchmarks keep working: each runs at tiny sizes (`--quick`) and prints its figures.
+
+No timing is asserted; the figures themselves are recorded in bench/README.md. Each
+benchmark creates and drops its own database on the server DATABASE_URL names.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_quick(script: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_it_runs_the_generation_benchmark() -> None:
+    out = run_quick("generation.py")
+    assert "learnuplets/s:" in out
+    assert "server peak RSS:" in out
+    assert out.strip().splitlines()[-1].startswith("ratio to baseline:")
+
+
+@pytest.mark.slow
+def test_it_runs_the_claims_benchmark() -> None:
+    out = run_quick("claims.py")
+    assert "HTTP duplicates: 0 in client records, 0 in tasks_taskevent" in out
+    assert "lost: 0" in out
+    assert out.strip().splitlines()[-1].startswith("ratio to baseline:")
+
+
+@pytest.mark.slow
+def test_it_runs_the_lists_benchmark() -> None:
+    out = run_quick("lists.py")
+    assert "status=done&algo=<algo>" in out
+    assert out.strip().splitlines()[-1].startswith("ratio to baseline:")
