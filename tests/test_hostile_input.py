@@ -357,3 +357,10 @@ def test_it_answers_a_path_that_is_not_utf8_with_a_json_4xx(uploader, worker, pa
         caller.client.user.username, "worker-pw-123" if caller is worker else "uploader-pw-123")
     r = http.post(path, {}, format="json") if "done" in path else http.get(path)
     assert_refused(r, (400, 404))
+
+
+@pytest.mark.parametrize("path", [f"{API}/learnuplets/?status=,,,", f"{API}/preduplets/?status=todo,"])
+def test_it_refuses_empty_items_in_a_comma_separated_filter(uploader, path):  # type: ignore[no-untyped-def]
+    r = uploader.http.get(path)
+    assert_refused(r)
+    assert "status" in r.json()
