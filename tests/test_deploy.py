@@ -59,3 +59,16 @@ def test_it_refuses_a_database_that_is_not_postgresql() -> None:
 
     assert result.returncode != 0
     assert "needs PostgreSQL" in result.stderr
+
+
+def test_it_names_the_missing_setting_whatever_the_command() -> None:
+    # Django's command runner swallows a settings error to keep `help` working; without
+    # manage.py's own check, makemigrations or createclient said "Models aren't loaded yet".
+    # The barest shell, as a git hook or a cron job gives.
+    result = subprocess.run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+                            cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                            timeout=120)
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+    assert "AppRegistryNotReady" not in result.stderr
