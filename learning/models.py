@@ -1,4 +1,5 @@
-from uuid import UUID, uuid4
+from collections.abc import Sequence
+from uuid import uuid4
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -58,7 +59,7 @@ class Learnuplet(QueueTask):
         return f"learnuplet {self.uuid} (rank {self.rank})"
 
     @classmethod
-    def on_ended(cls, pks: list[UUID]) -> None:
+    def on_ended(cls, tasks: Sequence[QueueTask]) -> None:
         from learning.services import release_next
 
-        release_next(pks)
+        release_next(tasks)  # type: ignore[arg-type]

@@ -7,17 +7,18 @@ its predecessor finishes could be left waiting for ever).
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import reduce
-from operator import or_
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, UUIDField, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Now
 
 from learning.models import Learnuplet
+from orchestrator_site.sql import Param, fetch
 from problems.models import Algo, Data, Problem
 from tasks.models import ACTIVE, Status
 from tasks.queue import TaskNotFound, finish, record_created, transition
@@ -171,25 +172,43 @@ def learnuplets_for_new_data(data: Sequence[Data], problems: Iterable[Problem]) 
     return _generate(chains, batches_of)
 
 
-def lock_chains(where: Q) -> None:
-    """Lock the algos matching `where`: whoever extends or moves their chains takes this."""
+def lock_chains(where: Q, *, params: dict[str, Any] | None = None, key: Hashable | None = None) -> None:
+    """Lock the algos matching `where`: whoever extends or moves their chains takes this.
+
+    With a `key`, `where` is written with Params bound from `params` and compiled once.
+    """
     # NO KEY UPDATE: exclusive between generation and release, but does not block the
     # KEY SHARE lock that inserting a learnuplet referencing the algo takes.
-    list(Algo.objects.select_for_update(no_key=True).filter(where).order_by("pk").values_list("pk"))
+    def build() -> tuple[str, Sequence[Any]]:
+        locking = Algo.objects.select_for_update(no_key=True).filter(where).order_by("pk").values_list("pk")
+        return locking.query.sql_with_params()
+
+    fetch(("lock chains", key) if key is not None else None, build, params)
 
 
-def release_next(ended: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    """After learnuplets end, make each algo's next rank todo from its best model so far."""
-    pairs = list(Learnuplet.objects.filter(pk__in=list(ended)).values_list("algo_id", "rank"))
-    if not pairs:
+def release_next(ended: Sequence[Learnuplet]) -> list[uuid.UUID]:
+    """After learnuplets end, make each algo's next rank todo from its best model so far.
+
+    `ended` need only their algo and rank loaded.
+    """
+    if not ended:
         return []
-    lock_chains(Q(pk__in={algo for algo, _ in pairs}))
-    successors = reduce(or_, (Q(algo_id=algo, rank=rank + 1) for algo, rank in pairs))
+    algos = sorted({t.algo_id for t in ended})
+    lock_chains(Q(pk__in=RawSQL("SELECT unnest(%s::uuid[])", [Param("algos")])), params={"algos": algos},
+                key="by uuid")
+    table = connection.ops.quote_name(Learnuplet._meta.db_table)
+    successors = RawSQL(
+        f"SELECT l.uuid FROM {table} l JOIN unnest(%s::uuid[], %s::integer[]) AS s(algo, rank) "
+        "ON l.algo_id = s.algo AND l.rank = s.rank",
+        [Param("algos"), Param("ranks")],
+    )
     return transition(
         Learnuplet,
-        where=successors & Q(status=Status.WAITING),
+        where=Q(pk__in=successors, status=Status.WAITING),
         to=Status.TODO,
         values={"model_start": best_model_of("algo_id"), "queued_at": Now()},
+        params={"algos": [t.algo_id for t in ended], "ranks": [t.rank + 1 for t in ended]},
+        key="release next",
         actor="system",
         reason="previous rank ended",
     )
@@ -252,13 +271,18 @@ def learnuplet_report(
     """A worker's result for a learnuplet; the chain moves on once it has ended."""
     values: dict[str, object] = {}
     if status == Status.DONE:
-        task = Learnuplet.objects.filter(pk=pk).values("train_data", "test_data").first()
-        if task is None:
+        def build() -> tuple[str, Sequence[Any]]:
+            return Learnuplet.objects.filter(pk=Param("pk", UUIDField())).values_list(
+                "train_data", "test_data").query.sql_with_params()
+
+        found = fetch("learnuplet data", build, {"pk": pk})
+        if not found:
             raise TaskNotFound(f"no learnuplet {pk}")
+        train_data, test_data = found[0]
         errors = {}
         for field, scores, allowed in (
-            ("train_perf", train_perf or {}, task["train_data"]),
-            ("test_perf", test_perf or {}, task["test_data"]),
+            ("train_perf", train_perf or {}, train_data),
+            ("test_perf", test_perf or {}, test_data),
         ):
             unknown = set(scores) - {str(u) for u in allowed}
             if unknown:

@@ -4,7 +4,8 @@
 change of any task is appended to `TaskEvent`.
 """
 
-from uuid import UUID, uuid4
+from collections.abc import Sequence
+from uuid import uuid4
 
 from django.db import models
 
@@ -43,8 +44,8 @@ class QueueTask(models.Model):
     last_error = models.TextField(blank=True, default="")
 
     @classmethod
-    def on_ended(cls, pks: list[UUID]) -> None:
-        """Called in the same transaction after tasks end (done or failed for good)."""
+    def on_ended(cls, tasks: Sequence["QueueTask"]) -> None:
+        """Called in the same transaction after `tasks` end (done or failed for good)."""
 
     class Meta:
         abstract = True

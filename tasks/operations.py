@@ -34,7 +34,7 @@ from learning.services import lock_chains, release_next
 from predictions.models import Preduplet
 from problems.models import Algo, Problem
 from tasks.models import ACTIVE, ENDED, QueueTask, Status
-from tasks.queue import requeue, transition
+from tasks.queue import requeue, transition_rows
 
 KINDS: dict[str, tuple[type[QueueTask], ...]] = {
     "learn": (Learnuplet,),
@@ -181,7 +181,7 @@ def _release_orphans(waiting: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     ended = Learnuplet.objects.filter(
         status__in=ENDED, algo_id__in=waiting_q.values("algo_id")
     ).filter(Exists(successor))
-    return release_next(list(ended.values_list("pk", flat=True)))
+    return release_next(list(ended.only("algo_id", "rank")))
 
 
 def requeue_failed(
@@ -265,14 +265,14 @@ def mark_failed(
         return outcome
 
     def apply(q: Q) -> list[tuple[uuid.UUID, str]]:
-        failed = transition(
+        failed = transition_rows(
             model, where=q, to=Status.FAILED,
             values={model.ended_field: Now(), "lease_expires_at": None, "last_error": reason},
             actor=actor, reason=reason,
         )
         if failed:
             model.on_ended(failed)
-        return [(pk, Status.FAILED) for pk in failed]
+        return [(task.pk, Status.FAILED) for task in failed]
 
     outcome.changed = _in_batches(model, where, apply, batch_size=batch_size, progress=progress)
     return outcome

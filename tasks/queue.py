@@ -7,18 +7,19 @@ with SKIP LOCKED; nothing reads a status and then writes it.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Field, Q, UUIDField
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.db.models.functions import Now
 
 from metrics import observe
+from orchestrator_site.sql import Param, Statement, compiled, fetch
 from tasks.models import QueueTask, Status, TaskEvent
 
 T = TypeVar("T", bound=QueueTask)
@@ -34,11 +35,13 @@ class TaskConflict(Exception):
     """The task is not in a state that allows this change now (409)."""
 
 
-def lease_end(seconds: int | None = None) -> ExpressionWrapper:
-    return ExpressionWrapper(
-        Now() + timedelta(seconds=seconds or settings.ORCHESTRATOR_LEASE_SECONDS),
-        output_field=DateTimeField(),
-    )
+def lease_end() -> ExpressionWrapper:
+    """When a lease taken now runs out; binds the `lease` parameter (a timedelta)."""
+    return ExpressionWrapper(Now() + Param("lease", DurationField()), output_field=DateTimeField())
+
+
+def lease_length(seconds: int | None = None) -> timedelta:
+    return timedelta(seconds=seconds or settings.ORCHESTRATOR_LEASE_SECONDS)
 
 
 def transition(
@@ -52,6 +55,8 @@ def transition(
     order_by: Sequence[str] = (),
     limit: int | None = None,
     skip_locked: bool = False,
+    params: dict[str, Any] | None = None,
+    key: Hashable | None = None,
 ) -> list[uuid.UUID]:
     """Move the tasks matching `where` to status `to`; return their UUIDs.
 
@@ -60,41 +65,101 @@ def transition(
     versions and two callers can never both move one task; the UPDATE moves them and the
     INSERT appends their events. Must run inside a transaction, as the callers' follow-up
     work (a chain's release) belongs to the same one.
+
+    The hot paths give a `key` and write `where` and `values` with `Param`s bound from
+    `params`: the statement is then compiled once (see orchestrator_site.sql).
     """
+    moved = _transition(model, where=where, to=to, values=values, actor=actor, reason=reason,
+                        order_by=order_by, limit=limit, skip_locked=skip_locked, params=params,
+                        key=key, whole_rows=False)
+    return [task.pk for task in moved]
+
+
+def transition_rows(model: type[T], **kwargs: Any) -> list[T]:
+    """`transition`, returning the moved tasks as they are now (no query to read them)."""
+    return _transition(model, whole_rows=True, **kwargs)
+
+
+_STATE_FIELDS = ("uuid", "status", "attempt", "worker")
+
+
+def _transition(
+    model: type[T],
+    *,
+    where: Q,
+    to: str,
+    values: dict[str, Any] | None = None,
+    actor: str,
+    reason: str = "",
+    order_by: Sequence[str] = (),
+    limit: int | None = None,
+    skip_locked: bool = False,
+    params: dict[str, Any] | None = None,
+    key: Hashable | None = None,
+    whole_rows: bool,
+) -> list[T]:
     assert connection.in_atomic_block, "transition() must run inside transaction.atomic"
-    # of=self: lock only the task rows, never rows of tables a filter or ordering joins.
-    picked = (
-        model.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-        .filter(where)
-        .order_by(*order_by)
-    )
-    if limit is not None:
-        picked = picked[:limit]
-    picked_sql, picked_params = picked.values_list("pk", "status").query.sql_with_params()
-    update = model.objects.filter(pk__in=RawSQL("SELECT uuid FROM picked", [])).query.chain(UpdateQuery)
-    update.add_update_values({"status": to, **(values or {})})
-    update_sql, update_params = update.get_compiler(connection=connection).as_sql()
-    table = connection.ops.quote_name(model._meta.db_table)
-    events = connection.ops.quote_name(TaskEvent._meta.db_table)
-    with connection.cursor() as cursor:
-        # MATERIALIZED: the picked rows are read once, so LIMIT with SKIP LOCKED cannot
-        # pick different rows for the UPDATE and for the events.
-        cursor.execute(
-            f"""
-            WITH picked(uuid, from_status) AS MATERIALIZED ({picked_sql}),
-            moved AS ({update_sql} RETURNING {table}.uuid, {table}.status, {table}.attempt, {table}.worker)
-            INSERT INTO {events} (kind, task, from_status, to_status, attempt, worker, actor, reason, at)
-            SELECT %s, moved.uuid, picked.from_status, moved.status, moved.attempt, moved.worker, %s, %s, now()
-            FROM moved JOIN picked USING (uuid)
-            RETURNING task, from_status, to_status, worker, attempt
-            """,
-            [*picked_params, *update_params, model.kind, actor, reason],
+    # In the model's order: Model.from_db takes a partial row in that order.
+    fields = [f for f in model._meta.concrete_fields if whole_rows or f.attname in _STATE_FIELDS]
+
+    def build() -> tuple[str, list[Any]]:
+        # of=self: lock only the task rows, never rows of tables a filter or ordering joins.
+        picked = (
+            model.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+            .filter(where)
+            .order_by(*order_by)
         )
+        if limit is not None:
+            picked = picked[:limit]
+        picked_sql, picked_params = picked.values_list("pk", "status").query.sql_with_params()
+        update = model.objects.filter(pk__in=RawSQL("SELECT uuid FROM picked", [])).query.chain(UpdateQuery)
+        update.add_update_values({"status": to, **(values or {})})
+        update_sql, update_params = update.get_compiler(connection=connection).as_sql()
+        table = connection.ops.quote_name(model._meta.db_table)
+        events = connection.ops.quote_name(TaskEvent._meta.db_table)
+        returning = ", ".join(f"{table}.{connection.ops.quote_name(f.column)}" for f in fields)
+        # MATERIALIZED: the picked rows are read once, so LIMIT with SKIP LOCKED cannot
+        # pick different rows for the UPDATE and for the events. A data-modifying CTE
+        # runs to completion whether or not the main query reads it.
+        sql = f"""
+            WITH picked(uuid, from_status) AS MATERIALIZED ({picked_sql}),
+            moved AS ({update_sql} RETURNING {returning}),
+            logged AS (
+                INSERT INTO {events} (kind, task, from_status, to_status, attempt, worker, actor, reason, at)
+                SELECT %s, moved.uuid, picked.from_status, moved.status, moved.attempt, moved.worker, %s, %s, now()
+                FROM moved JOIN picked USING (uuid)
+            )
+            SELECT picked.from_status, moved.* FROM moved JOIN picked USING (uuid)
+            """
+        return sql, [*picked_params, *update_params, Param("kind"), Param("actor"), Param("reason")]
+
+    statement = compiled((model, key, whole_rows), build) if key is not None else Statement(*build())
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.bind({**(params or {}), "kind": model.kind, "actor": actor,
+                                                      "reason": reason}))
         rows = cursor.fetchall()
-    if rows:
-        observe.status_changed(model.kind, rows[: observe.LOG_MAX_TASKS], count=len(rows),
-                               actor=actor, reason=reason)
-    return [row[0] for row in rows]
+    if not rows:
+        return []
+    tasks = _load(model, fields, [row[1:] for row in rows])
+    observe.status_changed(
+        model.kind,
+        [(t.pk, row[0], t.status, t.worker, t.attempt) for t, row in zip(tasks[: observe.LOG_MAX_TASKS], rows)],
+        count=len(rows), actor=actor, reason=reason,
+    )
+    return tasks
+
+
+def _load(model: type[T], fields: Sequence[Field], rows: Sequence[Sequence[Any]]) -> list[T]:
+    """Model instances from raw rows of `fields`' columns, converted as the ORM would."""
+    names = [f.attname for f in fields]
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+    tasks = []
+    for row in rows:
+        values = list(row)
+        for i, convert in converters:
+            values[i] = convert(values[i], None, connection)
+        tasks.append(model.from_db(connection.alias, names, values))
+    return tasks
 
 
 def record_created(
@@ -127,7 +192,7 @@ def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
     expired = Q(status=Status.PENDING, lease_expires_at__lt=Now())
     # Almost every claim finds nothing expired: one probe on the partial index of leases
     # is cheaper than two locking statements.
-    if not model.objects.filter(expired).exists():
+    if not _any_lease_expired(model):
         return 0, 0
     max_attempts = settings.ORCHESTRATOR_MAX_ATTEMPTS
     # No savepoint: inside a claim's transaction it would cost two round trips a claim
@@ -142,7 +207,7 @@ def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
             reason=LEASE_EXPIRED,
             skip_locked=True,
         )
-        failed = transition(
+        failed = transition_rows(
             model,
             where=expired & Q(attempt__gte=max_attempts),
             to=Status.FAILED,
@@ -157,13 +222,22 @@ def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
     return len(requeued), len(failed)
 
 
-def _claim_values(worker: uuid.UUID, lease_seconds: int | None = None) -> dict[str, Any]:
+def _any_lease_expired(model: type[QueueTask]) -> bool:
+    def build() -> tuple[str, list[Any]]:
+        probe = model.objects.filter(status=Status.PENDING, lease_expires_at__lt=Now()).values("pk")[:1]
+        return probe.query.sql_with_params()
+
+    return bool(fetch((model, "any lease expired"), build))
+
+
+def _claim_values() -> dict[str, Any]:
+    """Binds `worker` and `lease`."""
     return {
-        "worker": worker,
+        "worker": Param("worker", UUIDField()),
         "attempt": F("attempt") + 1,
         "claimed_at": Now(),
         "heartbeat_at": Now(),
-        "lease_expires_at": lease_end(lease_seconds),
+        "lease_expires_at": lease_end(),
     }
 
 
@@ -171,18 +245,20 @@ def _claim_values(worker: uuid.UUID, lease_seconds: int | None = None) -> dict[s
 def claim_next(model: type[T], *, worker: uuid.UUID, actor: str) -> T | None:
     """Claim the oldest todo task for `worker`, or return None when none is claimable."""
     expire_leases(model)
-    claimed = transition(
+    claimed = transition_rows(
         model,
         where=Q(status=Status.TODO),
         to=Status.PENDING,
-        values=_claim_values(worker),
+        values=_claim_values(),
+        params={"worker": worker, "lease": lease_length()},
+        key="claim next",
         actor=actor,
         order_by=("queued_at", "pk"),
         limit=1,
         skip_locked=True,
     )
     observe.claimed(model.kind, len(claimed))
-    return model.objects.get(pk=claimed[0]) if claimed else None
+    return claimed[0] if claimed else None
 
 
 @transaction.atomic
@@ -194,18 +270,20 @@ def claim(
     `lease_seconds` overrides ORCHESTRATOR_LEASE_SECONDS (2017 workers never heartbeat).
     """
     expire_leases(model)
-    claimed = transition(
+    claimed = transition_rows(
         model,
-        where=Q(pk=pk, status=Status.TODO),
+        where=Q(pk=Param("pk", UUIDField()), status=Status.TODO),
         to=Status.PENDING,
-        values=_claim_values(worker, lease_seconds),
+        values=_claim_values(),
+        params={"pk": pk, "worker": worker, "lease": lease_length(lease_seconds)},
+        key="claim",
         actor=actor,
     )
     if not claimed:
         status = _status_of(model, pk)
         raise TaskConflict(f"{model.kind} {pk} is {status}, not todo")
     observe.claimed(model.kind)
-    return model.objects.get(pk=pk)
+    return claimed[0]
 
 
 @transaction.atomic
@@ -213,7 +291,7 @@ def heartbeat(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, attempt: int)
     """Renew the lease of the caller's current claim."""
     renewed = model.objects.filter(
         pk=pk, status=Status.PENDING, worker=worker, attempt=attempt
-    ).update(heartbeat_at=Now(), lease_expires_at=lease_end())
+    ).update(heartbeat_at=Now(), lease_expires_at=Now() + lease_length())
     if not renewed:
         _status_of(model, pk)
         raise TaskConflict(f"this worker's claim (attempt {attempt}) on {model.kind} {pk} is not current")
@@ -239,28 +317,31 @@ def finish(
     no-op. `worker`/`attempt` None skip the fence (2017 clients report without them).
     """
     assert status in (Status.DONE, Status.FAILED)
-    fence = Q(pk=pk, status=Status.PENDING)
+    fence = Q(pk=Param("pk", UUIDField()), status=Status.PENDING)
     if worker is not None:
-        fence &= Q(worker=worker)
+        fence &= Q(worker=Param("worker", UUIDField()))
     if attempt is not None:
-        fence &= Q(attempt=attempt)
-    ended = transition(
+        fence &= Q(attempt=Param("attempt"))
+    meta = model._meta
+    ended = transition_rows(
         model,
         where=fence,
         to=status,
         values={
-            **values,
+            **{name: Param(name, meta.get_field(name)) for name in values},
             model.ended_field: Now(),
             "lease_expires_at": None,
-            "last_error": error,
+            "last_error": Param("error"),
         },
+        params={**values, "pk": pk, "worker": worker, "attempt": attempt, "error": error},
+        key=("finish", status, worker is None, attempt is None, tuple(values)),
         actor=actor,
         reason=error,
     )
     if ended:
         observe.finished(model.kind, status)
         model.on_ended(ended)
-        return model.objects.get(pk=pk)
+        return ended[0]
     try:
         task = model.objects.get(pk=pk)
     except model.DoesNotExist:
