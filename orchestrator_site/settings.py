@@ -108,6 +108,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The worker protocol's statements are compiled once (orchestrator_site.sql) and run as
+# prepared statements from the second use on a connection; Django's own queries bind
+# client-side and are never prepared. 0 turns this off (a pooler in transaction mode
+# older than PgBouncer 1.21 cannot keep prepared statements).
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+    env_int("DJANGO_DB_PREPARE_THRESHOLD", 2, minimum=0) or None
+)
 if not DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     raise ImproperlyConfigured("The Orchestrator needs PostgreSQL (ArrayField, SKIP LOCKED).")
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.db.models import Expression, Field
 
@@ -76,6 +77,20 @@ def fetch(
     """Run the statement `build` makes (compiled once under `key`, or every time when the
     key is None) with `params`; return its rows."""
     statement = compiled(key, build) if key is not None else Statement(*build())
-    with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.bind(params or {}))
+    return run(statement, params or {})
+
+
+def run(statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Execute `statement` with `params` bound; return its rows.
+
+    Parameters are bound server-side, so psycopg prepares the statement after
+    `prepare_threshold` uses on a connection (settings.DJANGO_DB_PREPARE_THRESHOLD) and
+    PostgreSQL stops parsing and planning it: a third of the database's CPU per claim.
+    The cursor is still Django's, so query logging and execute wrappers see it.
+    """
+    connection.ensure_connection()
+    server_bound = psycopg.Cursor(connection.connection)  # Django's own cursors bind client-side
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(server_bound) as cursor:
+        cursor.execute(statement.sql, statement.bind(params))
         return cursor.fetchall() if cursor.description else []

@@ -19,7 +19,7 @@ from django.db.models.sql import UpdateQuery
 from django.db.models.functions import Now
 
 from metrics import observe
-from orchestrator_site.sql import Param, Statement, compiled, fetch
+from orchestrator_site.sql import Param, Statement, compiled, fetch, run
 from tasks.models import QueueTask, Status, TaskEvent
 
 T = TypeVar("T", bound=QueueTask)
@@ -63,8 +63,8 @@ def transition(
     One statement: a CTE picks and locks the rows (`FOR UPDATE`, skipping rows other
     transactions hold when `skip_locked`), so `where` is evaluated on the current row
     versions and two callers can never both move one task; the UPDATE moves them and the
-    INSERT appends their events. Must run inside a transaction, as the callers' follow-up
-    work (a chain's release) belongs to the same one.
+    INSERT appends their events. Alone it is atomic; a caller with follow-up work (a
+    chain's release) runs both in one transaction.
 
     The hot paths give a `key` and write `where` and `values` with `Param`s bound from
     `params`: the statement is then compiled once (see orchestrator_site.sql).
@@ -98,7 +98,6 @@ def _transition(
     key: Hashable | None = None,
     whole_rows: bool,
 ) -> list[T]:
-    assert connection.in_atomic_block, "transition() must run inside transaction.atomic"
     # In the model's order: Model.from_db takes a partial row in that order.
     fields = [f for f in model._meta.concrete_fields if whole_rows or f.attname in _STATE_FIELDS]
 
@@ -134,10 +133,7 @@ def _transition(
         return sql, [*picked_params, *update_params, Param("kind"), Param("actor"), Param("reason")]
 
     statement = compiled((model, key, whole_rows), build) if key is not None else Statement(*build())
-    with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.bind({**(params or {}), "kind": model.kind, "actor": actor,
-                                                      "reason": reason}))
-        rows = cursor.fetchall()
+    rows = run(statement, {**(params or {}), "kind": model.kind, "actor": actor, "reason": reason})
     if not rows:
         return []
     tasks = _load(model, fields, [row[1:] for row in rows])
@@ -241,9 +237,13 @@ def _claim_values() -> dict[str, Any]:
     }
 
 
-@transaction.atomic
 def claim_next(model: type[T], *, worker: uuid.UUID, actor: str) -> T | None:
-    """Claim the oldest todo task for `worker`, or return None when none is claimable."""
+    """Claim the oldest todo task for `worker`, or return None when none is claimable.
+
+    No transaction around it: the claim is one statement, and BEGIN and COMMIT would be
+    two of a claim's five round trips. Expired leases are given back first, in a
+    transaction of their own.
+    """
     expire_leases(model)
     claimed = transition_rows(
         model,
@@ -261,11 +261,11 @@ def claim_next(model: type[T], *, worker: uuid.UUID, actor: str) -> T | None:
     return claimed[0] if claimed else None
 
 
-@transaction.atomic
 def claim(
     model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, actor: str, lease_seconds: int | None = None
 ) -> T:
-    """Claim one named task; TaskConflict unless it is todo right now.
+    """Claim one named task; TaskConflict unless it is todo right now. One statement, as
+    `claim_next`.
 
     `lease_seconds` overrides ORCHESTRATOR_LEASE_SECONDS (2017 workers never heartbeat).
     """
