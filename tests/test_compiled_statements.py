@@ -1,0 +1,116 @@
+"""The worker protocol runs statements compiled once and prepared (issue 8).
+
+Compiling the ORM's SQL was half the CPU of a claim and a result, and PostgreSQL's
+parsing and planning most of its own. These tests keep both from coming back, and check
+that what varies per call (the lease length from settings) is bound, not compiled in.
+"""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.models.sql import compiler
+from django.utils import timezone
+
+from tests.factories import AlgoFactory, LearnupletFactory, PredupletFactory
+from tests.helpers import API
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def orm_compiles(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Records every statement the ORM compiles (SELECT, UPDATE, INSERT, DELETE): its compiler."""
+    compiled: list[str] = []
+    for cls in (compiler.SQLCompiler, compiler.SQLUpdateCompiler, compiler.SQLInsertCompiler,
+                compiler.SQLDeleteCompiler):
+        original = cls.__dict__["as_sql"]
+
+        def counting(self, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+            compiled.append(f"{type(self).__name__} for {self.query.model.__name__}")
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "as_sql", counting)
+    yield compiled
+
+
+def learnuplet_chains(n: int) -> None:
+    """n chains of two ranks: the result of rank 0 releases rank 1."""
+    for _ in range(n):
+        algo = AlgoFactory()
+        LearnupletFactory(algo=algo, rank=0)
+        LearnupletFactory(algo=algo, rank=1, status="waiting", model_start=None, queued_at=None)
+
+
+def cycle(worker, kind: str) -> dict:  # type: ignore[no-untyped-def]
+    claimed = worker.http.post(f"{API}/{kind}/claim/")
+    assert claimed.status_code == 200, claimed.content
+    task = claimed.json()
+    result = {"attempt": task["attempt"], "status": "done"}
+    if kind == "learnuplets":
+        result |= {"perf": 0.5, "train_perf": {str(task["train_data"][0]): 0.4}}
+    else:
+        result["prediction_storage_uuid"] = [task["uuid"]]
+    reported = worker.http.post(f"{API}/{kind}/{task['uuid']}/result/", result, format="json")
+    assert reported.status_code == 200, reported.content
+    return reported.json()
+
+
+def test_a_warm_learnuplet_claim_and_result_compile_no_sql(worker, orm_compiles):
+    learnuplet_chains(2)
+    cycle(worker, "learnuplets")  # compiles each statement once
+    orm_compiles.clear()
+
+    done = cycle(worker, "learnuplets")
+
+    assert done["status"] == "done"
+    assert orm_compiles == []
+
+
+def test_a_warm_preduplet_claim_and_result_compile_no_sql(worker, orm_compiles):
+    PredupletFactory.create_batch(2)
+    cycle(worker, "preduplets")
+    orm_compiles.clear()
+
+    done = cycle(worker, "preduplets")
+
+    assert done["status"] == "done"
+    assert orm_compiles == []
+
+
+def test_the_released_rank_starts_from_the_model_just_reported(worker):
+    learnuplet_chains(1)
+
+    done = cycle(worker, "learnuplets")
+
+    successor = worker.http.get(f"{API}/learnuplets/?algo={done['algo']}&rank=1").json()["results"][0]
+    assert (successor["status"], successor["model_start"]) == ("todo", done["model_end"])
+
+
+def test_the_lease_length_is_read_from_settings_at_each_claim(worker, settings):
+    LearnupletFactory.create_batch(2)
+
+    leases = []
+    for seconds in (60, 3600):
+        settings.ORCHESTRATOR_LEASE_SECONDS = seconds
+        before = timezone.now()
+        task = worker.http.post(f"{API}/learnuplets/claim/").json()
+        leases.append(timezone.datetime.fromisoformat(task["lease_expires_at"]) - before)
+
+    assert timedelta(seconds=55) < leases[0] <= timedelta(seconds=61)
+    assert timedelta(seconds=3595) < leases[1] <= timedelta(seconds=3601)
+
+
+def test_claims_run_as_a_prepared_statement(worker):
+    LearnupletFactory.create_batch(4)
+    for _ in range(4):
+        assert worker.http.post(f"{API}/learnuplets/claim/").status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s AND statement LIKE %s",
+            ["%WITH picked%", "%SKIP LOCKED%"],
+        )
+        (prepared,) = cursor.fetchone()
+    assert prepared >= 1
