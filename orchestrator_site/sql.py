@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Expression, Field
 
 
@@ -66,7 +66,10 @@ def compiled(key: Hashable, build: Callable[[], tuple[str, Sequence[Any]]]) -> S
     """
     statement = _compiled.get(key)
     if statement is None:
-        sql, params = build()
+        # Django refuses to compile SELECT ... FOR UPDATE outside a transaction, and a claim
+        # runs without one. Compiling sends nothing to the database, so this costs nothing.
+        with transaction.atomic(savepoint=False):
+            sql, params = build()
         statement = _compiled[key] = Statement(sql, tuple(params))
     return statement
 

@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models.sql import compiler
 from django.utils import timezone
 
+from orchestrator_site import sql
 from tests.factories import AlgoFactory, LearnupletFactory, PredupletFactory
 from tests.helpers import API
 
@@ -114,3 +115,14 @@ def test_claims_run_as_a_prepared_statement(worker):
         )
         (prepared,) = cursor.fetchone()
     assert prepared >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_claim_of_a_process_compiles_outside_a_transaction(worker, monkeypatch):
+    # A claim runs in autocommit, where Django refuses to compile SELECT ... FOR UPDATE.
+    monkeypatch.setattr(sql, "_compiled", {})
+    LearnupletFactory()
+
+    claimed = worker.http.post(f"{API}/learnuplets/claim/")
+
+    assert claimed.status_code == 200, claimed.content
