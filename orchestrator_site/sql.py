@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Expression, Field
 
 
@@ -91,9 +91,10 @@ def run(statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]
     PostgreSQL stops parsing and planning it: a third of the database's CPU per claim.
     The cursor is still Django's, so query logging and execute wrappers see it.
     """
-    connection.ensure_connection()
-    server_bound = psycopg.Cursor(connection.connection)  # Django's own cursors bind client-side
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    db = connections[DEFAULT_DB_ALIAS]  # one lookup of the thread's connection, not five
+    db.ensure_connection()
+    server_bound = psycopg.Cursor(db.connection)  # Django's own cursors bind client-side
+    wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
     with wrap(server_bound) as cursor:
         cursor.execute(statement.sql, statement.bind(params))
         return cursor.fetchall() if cursor.description else []
