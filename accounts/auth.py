@@ -11,8 +11,10 @@ from knox.settings import CONSTANTS
 from rest_framework import exceptions
 
 from accounts.models import ApiClient
+from orchestrator_site.sql import Param, Statement, run
 
 INVALID = "Invalid token."
+_KEY = Param("key")
 
 
 class _TokenLookup:
@@ -61,9 +63,8 @@ class _TokenLookup:
         if db not in self.prepared:
             self.prepared[db] = self._prepare(connection)
         sql, converters = self.prepared[db]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [token_key])
-            rows = cursor.fetchall()
+        # Bound server-side: prepared on a connection's second request, not planned each time.
+        rows = run(Statement(sql, (_KEY,)), {"key": token_key})
         tokens = []
         for row in rows:
             values = list(row)

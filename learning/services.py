@@ -280,7 +280,7 @@ def learnuplet_report(
     values: dict[str, object] = {}
     if status == Status.DONE:
         def build() -> tuple[str, Sequence[Any]]:
-            return Learnuplet.objects.filter(pk=Param("pk", UUIDField())).values_list(
+            return Learnuplet.objects.filter(pk=Param("pk", UUIDField())).order_by().values_list(
                 "train_data", "test_data").query.sql_with_params()
 
         found = fetch("learnuplet data", build, {"pk": pk})

@@ -10,11 +10,13 @@ columns); values that change from call to call must be `Param`s, never constants
 nothing read from settings may be compiled in.
 """
 
+import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import psycopg.sql
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Expression, Field
 
@@ -70,8 +72,35 @@ def compiled(key: Hashable, build: Callable[[], tuple[str, Sequence[Any]]]) -> S
         # runs without one. Compiling sends nothing to the database, so this costs nothing.
         with transaction.atomic(savepoint=False):
             sql, params = build()
-        statement = _compiled[key] = Statement(sql, tuple(params))
+            statement = _compiled[key] = _with_constants_inlined(sql, params)
     return statement
+
+
+_PLACEHOLDER = re.compile(r"(%%|%s)")
+
+
+def _with_constants_inlined(sql: str, params: Sequence[Any]) -> Statement:
+    """The statement with every parameter that is not a Param written into the SQL.
+
+    Those are constants of the key (a status, a 1 to add). As parameters they would hide
+    from PostgreSQL's planner what a prepared statement's generic plan needs: `status =
+    $1` cannot use the partial index `WHERE status = 'todo'`, so every claim was planned
+    again.
+    """
+    values = iter(params)
+    kept: list[Any] = []
+    parts = []
+    for part in _PLACEHOLDER.split(sql):
+        if part != "%s":
+            parts.append(part)
+            continue
+        value = next(values)
+        if isinstance(value, Param):
+            parts.append(part)
+            kept.append(value)
+        else:
+            parts.append(psycopg.sql.Literal(value).as_string(connection.connection).replace("%", "%%"))
+    return Statement("".join(parts), tuple(kept))
 
 
 def fetch(

@@ -220,7 +220,7 @@ def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
 
 def _any_lease_expired(model: type[QueueTask]) -> bool:
     def build() -> tuple[str, list[Any]]:
-        probe = model.objects.filter(status=Status.PENDING, lease_expires_at__lt=Now()).values("pk")[:1]
+        probe = model.objects.filter(status=Status.PENDING, lease_expires_at__lt=Now()).order_by().values("pk")[:1]
         return probe.query.sql_with_params()
 
     return bool(fetch((model, "any lease expired"), build))
