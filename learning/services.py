@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, UUIDField, When
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Now
 
@@ -22,7 +22,7 @@ from learning.models import Learnuplet
 from orchestrator_site.sql import Param, fetch
 from problems.models import Algo, Data, Problem
 from tasks.models import ACTIVE, Status
-from tasks.queue import TaskNotFound, finish, record_created, transition
+from tasks.queue import finish, record_created, transition
 
 
 def mini_batches(data: Sequence[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
@@ -276,30 +276,28 @@ def learnuplet_report(
     error: str = "",
     actor: str,
 ) -> Learnuplet:
-    """A worker's result for a learnuplet; the chain moves on once it has ended."""
-    values: dict[str, object] = {}
-    if status == Status.DONE:
-        def build() -> tuple[str, Sequence[Any]]:
-            return Learnuplet.objects.filter(pk=Param("pk", UUIDField())).order_by().values_list(
-                "train_data", "test_data").query.sql_with_params()
+    """A worker's result for a learnuplet; the chain moves on once it has ended.
 
-        found = fetch("learnuplet data", build, {"pk": pk})
-        if not found:
-            raise TaskNotFound(f"no learnuplet {pk}")
-        train_data, test_data = found[0]
-        errors = {}
-        for field, scores, allowed in (
-            ("train_perf", train_perf or {}, train_data),
-            ("test_perf", test_perf or {}, test_data),
-        ):
-            unknown = set(scores) - {str(u) for u in allowed}
-            if unknown:
-                errors[field] = [f"keys that are not this learnuplet's {field[:-5]} data: "
-                                 f"{', '.join(sorted(unknown)[:10])}"]
+    Scores must be keyed by the task's own data. That is checked on the row the result
+    moved, inside its transaction (a 400 rolls it back): reading the task first cost a
+    query per result.
+    """
+    values: dict[str, object] = {}
+    check = None
+    if status == Status.DONE:
         if perf is None:
-            errors["perf"] = ["This field is required when status is done."]
-        if errors:
-            raise ValidationError(errors)
+            raise ValidationError({"perf": ["This field is required when status is done."]})
         values = {"perf": perf, "train_perf": train_perf or {}, "test_perf": test_perf or {}}
+
+        def check(task: Learnuplet) -> None:
+            errors = {}
+            for field, allowed in (("train_perf", task.train_data), ("test_perf", task.test_data)):
+                unknown = set(values[field]) - {str(u) for u in allowed}  # type: ignore[call-overload]
+                if unknown:
+                    errors[field] = [f"keys that are not this learnuplet's {field[:-5]} data: "
+                                     f"{', '.join(sorted(unknown)[:10])}"]
+            if errors:
+                raise ValidationError(errors)
+
     return finish(Learnuplet, pk, worker=worker, attempt=attempt, status=status, values=values,
-                  error=error, actor=actor)
+                  error=error, actor=actor, check=check)

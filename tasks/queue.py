@@ -7,7 +7,7 @@ with SKIP LOCKED; nothing reads a status and then writes it.
 """
 
 import uuid
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -309,12 +309,14 @@ def finish(
     values: dict[str, Any],
     error: str = "",
     actor: str,
+    check: Callable[[T], None] | None = None,
 ) -> T:
     """Record the result of the caller's claim: `done` with `values`, or `failed`.
 
     Fenced by worker and attempt: a worker whose lease expired and whose task was given
     to another gets TaskConflict and changes nothing. The same result sent again is a
     no-op. `worker`/`attempt` None skip the fence (2017 clients report without them).
+    `check` sees the task as the result left it; what it raises undoes the result.
     """
     assert status in (Status.DONE, Status.FAILED)
     fence = Q(pk=Param("pk", UUIDField()), status=Status.PENDING)
@@ -339,6 +341,8 @@ def finish(
         reason=error,
     )
     if ended:
+        if check is not None:
+            check(ended[0])
         observe.finished(model.kind, status)
         model.on_ended(ended)
         return ended[0]

@@ -126,3 +126,16 @@ def test_the_first_claim_of_a_process_compiles_outside_a_transaction(worker, mon
     claimed = worker.http.post(f"{API}/learnuplets/claim/")
 
     assert claimed.status_code == 200, claimed.content
+
+
+@pytest.mark.parametrize("kind", ["learnuplets", "preduplets"])
+def test_claims_and_results_answer_what_the_task_detail_shows(worker, kind):
+    # They render through one shared serializer per class, not the view's own.
+    (LearnupletFactory if kind == "learnuplets" else PredupletFactory)()
+    claimed = worker.http.post(f"{API}/{kind}/claim/").json()
+    assert claimed == worker.http.get(f"{API}/{kind}/{claimed['uuid']}/").json()
+
+    result = {"attempt": claimed["attempt"], "status": "failed", "error": "out of memory"}
+    reported = worker.http.post(f"{API}/{kind}/{claimed['uuid']}/result/", result, format="json").json()
+    assert reported == worker.http.get(f"{API}/{kind}/{claimed['uuid']}/").json()
+    assert (reported["status"], reported["last_error"]) == ("failed", "out of memory")
