@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import psycopg.sql
+from psycopg.pq import ExecStatus
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Expression, Field
 
@@ -58,6 +59,7 @@ class Statement:
         return bound
 
 
+TUPLES_OK = ExecStatus.TUPLES_OK
 _compiled: dict[Hashable, Statement] = {}
 
 
@@ -126,4 +128,7 @@ def run(statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]
     wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
     with wrap(server_bound) as cursor:
         cursor.execute(statement.sql, statement.bind(params))
-        return cursor.fetchall() if cursor.description else []
+        # From psycopg's cursor itself: Django's wrapper, and `description` (which builds
+        # a column object per column), cost more than the fetch.
+        result = server_bound.pgresult
+        return server_bound.fetchall() if result is not None and result.status == TUPLES_OK else []
