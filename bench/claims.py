@@ -246,9 +246,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=16, help="client processes")
     parser.add_argument("--algos", type=int, default=1000, help="chains the tasks are spread over")
-    parser.add_argument("--server-workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
-    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"],
+    parser.add_argument("--server-workers", type=int, help="gunicorn worker processes (default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, help="gunicorn threads per worker (default: gunicorn.conf.py's)")
+    parser.add_argument("--worker-class", choices=["gthread", "sync"],
                         help="gunicorn worker class (sync: no keep-alive, one request per process)")
     args = parser.parse_args()
     if args.quick:

@@ -9,10 +9,17 @@ durations, the request thread's CPU time and the worker's RSS, and writes them t
 import json
 import os
 import re
+import runpy
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+# The project's own settings (gunicorn reads one config file): the server benchmarked is
+# the one the README recommends. The command line overrides them when a run asks to.
+_project = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+workers, worker_class, threads, keepalive = (_project[k] for k in ("workers", "worker_class", "threads", "keepalive"))
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _local = threading.local()

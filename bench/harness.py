@@ -147,11 +147,18 @@ def _free_port() -> int:
 class Server:
     """gunicorn serving the project with production settings, on a free loopback port."""
 
-    def __init__(self, database_url: str, *, workers: int, threads: int = 1, worker_class: str = "gthread") -> None:
+    def __init__(
+        self, database_url: str, *, workers: int | None = None, threads: int | None = None,
+        worker_class: str | None = None,
+    ) -> None:
+        """The worker settings default to the project's gunicorn.conf.py, as in production."""
+        import runpy
+
+        project = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
         self.database_url = database_url
-        self.workers = workers
-        self.threads = threads
-        self.worker_class = worker_class
+        self.workers = workers or project["workers"]
+        self.threads = threads or project["threads"]
+        self.worker_class = worker_class or project["worker_class"]
         self.port = _free_port()
         self.stats_dir = Path(tempfile.mkdtemp(prefix="orch-bench-stats-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -175,7 +182,6 @@ class Server:
                 "--worker-class", self.worker_class,
                 "--workers", str(self.workers),
                 "--threads", str(self.threads),
-                "--keep-alive", "30",
                 "--timeout", "300",
                 "--log-level", "warning",
             ],
