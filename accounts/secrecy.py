@@ -1,11 +1,13 @@
 import copy
+import operator
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from django.db.models import Model
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from accounts.roles import User, sees_test_data
 
@@ -65,7 +67,16 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
         return fields
 
     def to_representation(self, instance: Model) -> dict[str, Any]:
-        data = super().to_representation(instance)
+        if isinstance(instance, Model):
+            data = {}
+            for name, get, render in self._render_plan():
+                try:
+                    value = get(instance)
+                except SkipField:
+                    continue
+                data[name] = None if value is None else render(value)
+        else:
+            data = super().to_representation(instance)
         if (self.scrubbed_fields or self.scrubbed_text_fields) and not self._reveals():
             secret = self._test_data_on_page()
             shown = {str(u) for u in secret}
@@ -81,6 +92,27 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
                         lambda m: HIDDEN if uuid.UUID(m.group()) in secret else m.group(), data[name]
                     )
         return data
+
+    def _render_plan(self) -> list[tuple[str, Callable[[Model], Any], Callable[[Any], Any]]]:
+        """DRF's steps for each readable field, with a plain attribute read where the field's
+        source is one of the model's columns. DRF's generic `get_attribute` (dotted paths,
+        callables, mappings) was a quarter of the CPU of a 1,000-row page."""
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            columns = {f.attname for f in self.Meta.model._meta.concrete_fields}
+            plan = [
+                (
+                    field.field_name,
+                    operator.attrgetter(field.source_attrs[0])
+                    if len(field.source_attrs) == 1 and field.source_attrs[0] in columns
+                    and not isinstance(field, serializers.RelatedField)
+                    else field.get_attribute,
+                    field.to_representation,
+                )
+                for field in self._readable_fields
+            ]
+            self._plan = plan
+        return plan
 
     def _uuids_of(self, item: Model) -> Iterator[uuid.UUID | str]:
         """Data UUIDs the item names: UUIDs (arrays) or text (JSON keys, free text)."""

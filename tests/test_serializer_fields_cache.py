@@ -91,3 +91,29 @@ def test_it_validates_and_saves_through_a_writable_subclass(db):
     again = ProblemWrite(data={"size_train_dataset": 2})
     assert not again.is_valid() and set(again.errors) == {"workflow"}
     assert Learnuplet.objects.count() == 0
+
+
+def test_it_renders_each_task_and_problem_as_drf_itself_would(uploader, worker):
+    from rest_framework.serializers import Serializer
+
+    from tests.factories import PredupletFactory, ProblemFactory
+
+    done = LearnupletFactory(status="done", perf=0.25, last_error="")
+    done.train_perf = {str(done.train_data[0]): 0.5}
+    done.save()
+    failed = LearnupletFactory(status="failed", last_error=f"cannot read {done.test_data[0]}", perf=None)
+    cases = [
+        (LearnupletSerializer, done), (LearnupletSerializer, failed),
+        (PredupletSerializer, PredupletFactory(prediction_storage_uuid=[uuid.uuid4()])),
+        (ProblemSerializer, ProblemFactory()),
+    ]
+    for caller in (uploader, worker):
+        for cls, instance in cases:
+            ours = cls(instance, context=context_of(caller))
+            # DRF's generic field loop, on the same fields, before our scrub.
+            expected = Serializer.to_representation(cls(instance, context=context_of(caller)), instance)
+            rendered = ours.data
+            assert rendered.keys() == expected.keys()
+            for name, value in expected.items():
+                if name not in cls.scrubbed_fields + cls.scrubbed_text_fields:
+                    assert rendered[name] == value, (cls.__name__, name)
