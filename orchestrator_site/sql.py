@@ -123,6 +123,9 @@ def run(statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]
     The cursor is still Django's, so query logging and execute wrappers see it.
     """
     db = connections[DEFAULT_DB_ALIAS]  # one lookup of the thread's connection, not five
+    # What Django's own cursor() does first: a reused connection that died (a database
+    # restart) is replaced before the request uses it (CONN_HEALTH_CHECKS).
+    db.close_if_health_check_failed()
     db.ensure_connection()
     server_bound = psycopg.Cursor(db.connection)  # Django's own cursors bind client-side
     wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor

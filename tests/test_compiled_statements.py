@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.db.models.sql import compiler
 from django.utils import timezone
 
@@ -141,3 +141,22 @@ def test_claims_and_results_answer_what_the_task_detail_shows(worker, kind):
     reported = worker.http.post(f"{API}/{kind}/{claimed['uuid']}/result/", result, format="json").json()
     assert reported == worker.http.get(f"{API}/{kind}/{claimed['uuid']}/").json()
     assert (reported["status"], reported["last_error"]) == ("failed", "out of memory")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_request_replaces_a_connection_that_died_since_the_last(worker):
+    # Compiled statements bypass Django's cursor(), which runs CONN_HEALTH_CHECKS: they
+    # must check a reused connection themselves, or a database restart costs a 503.
+    LearnupletFactory.create_batch(2)
+    assert worker.http.post(f"{API}/learnuplets/claim/").status_code == 200
+    db = connections["default"]
+    db.close_at, db.health_check_enabled = None, True  # persistent and checked, as in production
+    killer = db.get_new_connection(db.get_connection_params())
+    killer.autocommit = True
+    killer.execute("SELECT pg_terminate_backend(%s)", [db.connection.info.backend_pid])
+    killer.close()
+    db.health_check_done = False  # a new request (the test client skips that signal)
+
+    claimed = worker.http.post(f"{API}/learnuplets/claim/")
+
+    assert claimed.status_code == 200, claimed.content
