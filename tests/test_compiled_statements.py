@@ -5,6 +5,7 @@ parsing and planning most of its own. These tests keep both from coming back, an
 that what varies per call (the lease length from settings) is bound, not compiled in.
 """
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -160,3 +161,25 @@ def test_a_worker_request_replaces_a_connection_that_died_since_the_last(worker)
     claimed = worker.http.post(f"{API}/learnuplets/claim/")
 
     assert claimed.status_code == 200, claimed.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_that_is_a_connections_first_statement_replaces_it_when_it_died():
+    # Without a token lookup first (it re-runs itself on a new connection), the claim
+    # itself must not be sent on a dead connection: it is checked first.
+    from learning.models import Learnuplet
+    from tasks import queue
+
+    LearnupletFactory()
+    db = connections["default"]
+    db.ensure_connection()
+    db.close_at, db.health_check_enabled = None, True
+    killer = db.get_new_connection(db.get_connection_params())
+    killer.autocommit = True
+    killer.execute("SELECT pg_terminate_backend(%s)", [db.connection.info.backend_pid])
+    killer.close()
+    db.health_check_done = False
+
+    claimed = queue.claim_next(Learnuplet, worker=uuid.uuid4(), actor="w")
+
+    assert claimed is not None and claimed.status == "pending"
