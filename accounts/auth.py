@@ -64,7 +64,7 @@ class _TokenLookup:
             self.prepared[db] = self._prepare(connection)
         sql, converters = self.prepared[db]
         # Bound server-side: prepared on a connection's second request, not planned each time.
-        rows = run(Statement(sql, (_KEY,)), {"key": token_key}, rerunnable=True)
+        rows = run(Statement(sql, (_KEY,)), {"key": token_key})
         tokens = []
         for row in rows:
             values = list(row)

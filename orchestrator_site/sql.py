@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import psycopg.sql
 from psycopg.pq import ExecStatus
-from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Expression, Field
 
 
@@ -114,37 +114,18 @@ def fetch(
     return run(statement, params or {})
 
 
-def run(statement: Statement, params: Mapping[str, Any], *, rerunnable: bool = False) -> list[tuple[Any, ...]]:
+def run(statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """Execute `statement` with `params` bound; return its rows.
 
     Parameters are bound server-side, so psycopg prepares the statement after
     `prepare_threshold` uses on a connection (settings.DJANGO_DB_PREPARE_THRESHOLD) and
     PostgreSQL stops parsing and planning it: a third of the database's CPU per claim.
     The cursor is still Django's, so query logging and execute wrappers see it.
-
-    A reused connection that died (a database restart) is replaced before the request
-    uses it, as Django's cursor() does with CONN_HEALTH_CHECKS. That check is a `SELECT 1`
-    each request; a `rerunnable` statement (a read, outside a transaction: the token
-    lookup that starts every worker request) is instead its own check: run on the reused
-    connection, and if that connection turns out dead, run again on a new one.
     """
     db = connections[DEFAULT_DB_ALIAS]  # one lookup of the thread's connection, not five
-    unchecked = db.connection is not None and db.health_check_enabled and not db.health_check_done
-    if unchecked and rerunnable and not db.in_atomic_block:
-        try:
-            rows = _execute(db, statement, params)
-        except (OperationalError, InterfaceError):
-            if db.is_usable():
-                raise
-            db.close()
-            rows = _execute(db, statement, params)
-        db.health_check_done = True
-        return rows
+    # What Django's own cursor() does first: a reused connection that died (a database
+    # restart) is replaced before the request uses it (CONN_HEALTH_CHECKS).
     db.close_if_health_check_failed()
-    return _execute(db, statement, params)
-
-
-def _execute(db: Any, statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     db.ensure_connection()
     server_bound = psycopg.Cursor(db.connection)  # Django's own cursors bind client-side
     wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
