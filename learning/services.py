@@ -6,6 +6,7 @@ release of the same algo never interleave (otherwise a rank appended as `waiting
 its predecessor finishes could be left waiting for ever).
 """
 
+import re
 import uuid
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -278,26 +279,38 @@ def learnuplet_report(
 ) -> Learnuplet:
     """A worker's result for a learnuplet; the chain moves on once it has ended.
 
-    Scores must be keyed by the task's own data. That is checked on the row the result
-    moved, inside its transaction (a 400 rolls it back): reading the task first cost a
-    query per result.
+    Scores must be keyed by the task's own data. Keys that are not even a UUID's text are
+    refused first (PostgreSQL refuses some of them in JSON, a NUL for one); the rest is
+    checked on the row the result moved, inside its transaction (a 400 rolls it back):
+    reading the task first cost a query per result.
     """
     values: dict[str, object] = {}
     check = None
     if status == Status.DONE:
         if perf is None:
             raise ValidationError({"perf": ["This field is required when status is done."]})
-        values = {"perf": perf, "train_perf": train_perf or {}, "test_perf": test_perf or {}}
+        scores = {"train_perf": train_perf or {}, "test_perf": test_perf or {}}
+        _refuse_unknown_keys({field: {k for k in keys if not UUID_TEXT.fullmatch(k)} for field, keys in scores.items()})
+        values = {"perf": perf, **scores}
 
         def check(task: Learnuplet) -> None:
-            errors = {}
-            for field, allowed in (("train_perf", task.train_data), ("test_perf", task.test_data)):
-                unknown = set(values[field]) - {str(u) for u in allowed}  # type: ignore[call-overload]
-                if unknown:
-                    errors[field] = [f"keys that are not this learnuplet's {field[:-5]} data: "
-                                     f"{', '.join(sorted(unknown)[:10])}"]
-            if errors:
-                raise ValidationError(errors)
+            _refuse_unknown_keys({
+                "train_perf": set(scores["train_perf"]) - {str(u) for u in task.train_data},
+                "test_perf": set(scores["test_perf"]) - {str(u) for u in task.test_data},
+            })
 
     return finish(Learnuplet, pk, worker=worker, attempt=attempt, status=status, values=values,
                   error=error, actor=actor, check=check)
+
+
+# A UUID as the API writes it: scores are keyed by the task's data UUIDs in that form.
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _refuse_unknown_keys(unknown: dict[str, set[str]]) -> None:
+    errors = {
+        field: [f"keys that are not this learnuplet's {field[:-5]} data: {', '.join(sorted(keys)[:10])}"]
+        for field, keys in unknown.items() if keys
+    }
+    if errors:
+        raise ValidationError(errors)

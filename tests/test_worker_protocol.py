@@ -290,3 +290,17 @@ def test_it_lets_an_operator_claim(kind, operator):
 
     assert r.status_code == 200
     assert r.json()["worker"] == str(operator.worker)
+
+
+@pytest.mark.parametrize("key", ["\u0000", "not-a-uuid", "", "8C5E2F7A-1B3D-4E6F-A0B1-C2D3E4F5A604"])
+def test_it_refuses_score_keys_that_are_not_a_uuids_text_on_any_task(worker, key):
+    held = LearnupletFactory(status="pending", worker=worker.worker, attempt=1,
+                             lease_expires_at=timezone.now() + timedelta(minutes=5))
+    for pk in (held.pk, uuid.uuid4()):  # the claim held, and no task at all
+        r = worker.post(f"{API}/learnuplets/{pk}/result/", {
+            "attempt": 1, "status": "done", "perf": 0.5, "train_perf": {key: 0.1}})
+
+        assert r.status_code == 400, r.content
+        assert "train_perf" in r.json()
+    held.refresh_from_db()
+    assert held.status == "pending"
