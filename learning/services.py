@@ -6,7 +6,6 @@ release of the same algo never interleave (otherwise a rank appended as `waiting
 its predecessor finishes could be left waiting for ever).
 """
 
-import re
 import uuid
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Now
 
 from learning.models import Learnuplet
+from orchestrator_site.fields import CANONICAL_UUID
 from orchestrator_site.sql import Param, fetch
 from problems.models import Algo, Data, Problem
 from tasks.models import ACTIVE, Status
@@ -290,7 +290,8 @@ def learnuplet_report(
         if perf is None:
             raise ValidationError({"perf": ["This field is required when status is done."]})
         scores = {"train_perf": train_perf or {}, "test_perf": test_perf or {}}
-        _refuse_unknown_keys({field: {k for k in keys if not UUID_TEXT.fullmatch(k)} for field, keys in scores.items()})
+        _refuse_unknown_keys({field: {k for k in keys if not CANONICAL_UUID.fullmatch(k)}
+                              for field, keys in scores.items()})
         values = {"perf": perf, **scores}
 
         def check(task: Learnuplet) -> None:
@@ -301,10 +302,6 @@ def learnuplet_report(
 
     return finish(Learnuplet, pk, worker=worker, attempt=attempt, status=status, values=values,
                   error=error, actor=actor, check=check)
-
-
-# A UUID as the API writes it: scores are keyed by the task's data UUIDs in that form.
-UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _refuse_unknown_keys(unknown: dict[str, set[str]]) -> None:

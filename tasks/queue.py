@@ -9,7 +9,7 @@ with SKIP LOCKED; nothing reads a status and then writes it.
 import uuid
 from collections.abc import Callable, Hashable, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Required, TypedDict, TypeVar, Unpack
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -19,7 +19,7 @@ from django.db.models.sql import UpdateQuery
 from django.db.models.functions import Now
 
 from metrics import observe
-from orchestrator_site.sql import Param, Statement, compiled, fetch, run
+from orchestrator_site.sql import Param, fetch
 from tasks.models import QueueTask, Status, TaskEvent
 
 T = TypeVar("T", bound=QueueTask)
@@ -44,40 +44,39 @@ def lease_length(seconds: int | None = None) -> timedelta:
     return timedelta(seconds=seconds or settings.ORCHESTRATOR_LEASE_SECONDS)
 
 
-def transition(
-    model: type[T],
-    *,
-    where: Q,
-    to: str,
-    values: dict[str, Any] | None = None,
-    actor: str,
-    reason: str = "",
-    order_by: Sequence[str] = (),
-    limit: int | None = None,
-    skip_locked: bool = False,
-    params: dict[str, Any] | None = None,
-    key: Hashable | None = None,
-) -> list[uuid.UUID]:
-    """Move the tasks matching `where` to status `to`; return their UUIDs.
+class Change(TypedDict, total=False):
+    """What a transition does; see `transition`."""
+
+    where: Required[Q]
+    to: Required[str]
+    values: dict[str, Any] | None
+    actor: Required[str]
+    reason: str
+    order_by: Sequence[str]
+    limit: int | None
+    skip_locked: bool
+    params: dict[str, Any] | None
+    key: Hashable | None
+
+
+def transition(model: type[T], **change: Unpack[Change]) -> list[uuid.UUID]:
+    """Move the tasks matching `where` to status `to`, setting `values`; return their UUIDs.
 
     One statement: a CTE picks and locks the rows (`FOR UPDATE`, skipping rows other
     transactions hold when `skip_locked`), so `where` is evaluated on the current row
     versions and two callers can never both move one task; the UPDATE moves them and the
-    INSERT appends their events. Alone it is atomic; a caller with follow-up work (a
-    chain's release) runs both in one transaction.
+    INSERT appends their events (by `actor`, with `reason`). Alone it is atomic; a caller
+    with follow-up work (a chain's release) runs both in one transaction.
 
     The hot paths give a `key` and write `where` and `values` with `Param`s bound from
     `params`: the statement is then compiled once (see orchestrator_site.sql).
     """
-    moved = _transition(model, where=where, to=to, values=values, actor=actor, reason=reason,
-                        order_by=order_by, limit=limit, skip_locked=skip_locked, params=params,
-                        key=key, whole_rows=False)
-    return [task.pk for task in moved]
+    return [task.pk for task in _transition(model, whole_rows=False, **change)]
 
 
-def transition_rows(model: type[T], **kwargs: Any) -> list[T]:
+def transition_rows(model: type[T], **change: Unpack[Change]) -> list[T]:
     """`transition`, returning the moved tasks as they are now (no query to read them)."""
-    return _transition(model, whole_rows=True, **kwargs)
+    return _transition(model, whole_rows=True, **change)
 
 
 _STATE_FIELDS = ("uuid", "status", "attempt", "worker")
@@ -132,8 +131,8 @@ def _transition(
             """
         return sql, [*picked_params, *update_params, Param("kind"), Param("actor"), Param("reason")]
 
-    statement = compiled((model, key, whole_rows), build) if key is not None else Statement(*build())
-    rows = run(statement, {**(params or {}), "kind": model.kind, "actor": actor, "reason": reason})
+    rows = fetch((model, key, whole_rows) if key is not None else None, build,
+                 {**(params or {}), "kind": model.kind, "actor": actor, "reason": reason})
     if not rows:
         return []
     tasks = _load(model, fields, [row[1:] for row in rows])

@@ -144,6 +144,17 @@ def test_claims_and_results_answer_what_the_task_detail_shows(worker, kind):
     assert (reported["status"], reported["last_error"]) == ("failed", "out of memory")
 
 
+def kill_reused_connection(db) -> None:  # type: ignore[no-untyped-def]
+    """Make `db` persistent and health-checked, as in production, then have PostgreSQL kill
+    its session, as a restart would, and start a new request's accounting."""
+    db.close_at, db.health_check_enabled = None, True
+    killer = db.get_new_connection(db.get_connection_params())
+    killer.autocommit = True
+    killer.execute("SELECT pg_terminate_backend(%s)", [db.connection.info.backend_pid])
+    killer.close()
+    db.health_check_done = False  # what a new request does (the test client skips that signal)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_request_replaces_a_connection_that_died_since_the_last(worker):
     # Compiled statements bypass Django's cursor(), which runs CONN_HEALTH_CHECKS: they
@@ -151,12 +162,7 @@ def test_a_worker_request_replaces_a_connection_that_died_since_the_last(worker)
     LearnupletFactory.create_batch(2)
     assert worker.http.post(f"{API}/learnuplets/claim/").status_code == 200
     db = connections["default"]
-    db.close_at, db.health_check_enabled = None, True  # persistent and checked, as in production
-    killer = db.get_new_connection(db.get_connection_params())
-    killer.autocommit = True
-    killer.execute("SELECT pg_terminate_backend(%s)", [db.connection.info.backend_pid])
-    killer.close()
-    db.health_check_done = False  # a new request (the test client skips that signal)
+    kill_reused_connection(db)
 
     claimed = worker.http.post(f"{API}/learnuplets/claim/")
 
@@ -165,20 +171,15 @@ def test_a_worker_request_replaces_a_connection_that_died_since_the_last(worker)
 
 @pytest.mark.django_db(transaction=True)
 def test_a_claim_that_is_a_connections_first_statement_replaces_it_when_it_died():
-    # Without a token lookup first (it re-runs itself on a new connection), the claim
-    # itself must not be sent on a dead connection: it is checked first.
+    # No token lookup first: the claim itself is the reused connection's first statement,
+    # and must not be sent on it before it is checked.
     from learning.models import Learnuplet
     from tasks import queue
 
     LearnupletFactory()
     db = connections["default"]
     db.ensure_connection()
-    db.close_at, db.health_check_enabled = None, True
-    killer = db.get_new_connection(db.get_connection_params())
-    killer.autocommit = True
-    killer.execute("SELECT pg_terminate_backend(%s)", [db.connection.info.backend_pid])
-    killer.close()
-    db.health_check_done = False
+    kill_reused_connection(db)
 
     claimed = queue.claim_next(Learnuplet, worker=uuid.uuid4(), actor="w")
 
