@@ -1,8 +1,9 @@
 import functools
 from hmac import compare_digest
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import connections, router
+from django.db import connection
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
@@ -11,70 +12,48 @@ from knox.settings import CONSTANTS
 from rest_framework import exceptions
 
 from accounts.models import ApiClient
-from orchestrator_site.sql import Param, Statement, run
+from orchestrator_site.sql import Param, fetch
 
 INVALID = "Invalid token."
-_KEY = Param("key")
 
 
 class _TokenLookup:
     """The tokens with a token_key, each with its user and the user's ApiClient row (if any).
 
-    `AuthToken.objects.filter(token_key=...).select_related("user__api_client")` costs
+    `AuthToken.objects.filter(token_key=...).select_related("user__api_client")` cost
     ~1 ms of CPU per request in the ORM compiling it to SQL again (a tenth of a worker's
-    claim/result cycle). This builds the same one query once per database from the models'
-    _meta, and rebuilds the instances with Model.from_db, with the related caches set as
-    select_related sets them: token.user and user.api_client do not query.
+    claim/result cycle). The same query is compiled once (orchestrator_site.sql), and the
+    instances rebuilt with Model.from_db, with the related caches set as select_related
+    sets them: token.user and user.api_client do not query.
     """
 
     def __init__(self) -> None:
         self.user_fk = AuthToken._meta.get_field("user")
         self.client_fk = ApiClient._meta.get_field("user")
-        user_model = self.user_fk.related_model
-        # (model, alias, fields in from_db's order): the token, its user, the ApiClient row.
-        self.parts = [(m, alias, m._meta.concrete_fields)
-                      for m, alias in ((AuthToken, "T"), (user_model, "U"), (ApiClient, "C"))]
-        self.prepared: dict[str, tuple[str, dict[int, tuple[Any, list[Any]]]]] = {}
-
-    def _prepare(self, connection: Any) -> tuple[str, dict[int, tuple[Any, list[Any]]]]:
-        q = connection.ops.quote_name
-        token, user, client = (m._meta for m, _, _ in self.parts)
-        columns = ", ".join(f"{q(alias)}.{q(f.column)}" for _, alias, fields in self.parts for f in fields)
-        sql = (
-            f"SELECT {columns} FROM {q(token.db_table)} {q('T')}"
-            f" INNER JOIN {q(user.db_table)} {q('U')}"
-            f" ON {q('T')}.{q(self.user_fk.column)} = {q('U')}.{q(self.user_fk.target_field.column)}"
-            f" LEFT OUTER JOIN {q(client.db_table)} {q('C')}"
-            f" ON {q('C')}.{q(self.client_fk.column)} = {q('U')}.{q(self.client_fk.target_field.column)}"
-            f" WHERE {q('T')}.{q(token.get_field('token_key').column)} = %s"
-        )
+        # The models in select_related's column order, each with its fields in from_db's.
+        self.parts = [(m, m._meta.concrete_fields) for m in (AuthToken, self.user_fk.related_model, ApiClient)]
         # The backend's and fields' from-database converters, as the ORM applies them (usually none).
-        converters = {}
-        cols = [f.get_col(alias) for _, alias, fields in self.parts for f in fields]
-        for i, col in enumerate(cols):
+        self.converters = {}
+        for i, col in enumerate(f.get_col(m._meta.db_table) for m, fields in self.parts for f in fields):
             funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
             if funcs:
-                converters[i] = (col, funcs)
-        return sql, converters
+                self.converters[i] = (col, funcs)
 
     def __call__(self, token_key: str) -> list[Any]:
-        db = router.db_for_read(AuthToken)
-        connection = connections[db]
-        if db not in self.prepared:
-            self.prepared[db] = self._prepare(connection)
-        sql, converters = self.prepared[db]
-        # Bound server-side: prepared on a connection's second request, not planned each time.
-        rows = run(Statement(sql, (_KEY,)), {"key": token_key})
+        def build() -> tuple[str, Sequence[Any]]:
+            tokens = AuthToken.objects.filter(token_key=Param("key")).select_related("user__api_client")
+            return tokens.order_by().query.sql_with_params()
+
         tokens = []
-        for row in rows:
+        for row in fetch("token lookup", build, {"key": token_key}):
             values = list(row)
-            for i, (col, funcs) in converters.items():
+            for i, (col, funcs) in self.converters.items():
                 for func in funcs:
                     values[i] = func(values[i], col, connection)
             it = iter(values)
             token, user, client = (
-                model.from_db(db, [f.attname for f in fields], [next(it) for _ in fields])
-                for model, _, fields in self.parts
+                model.from_db(connection.alias, [f.attname for f in fields], [next(it) for _ in fields])
+                for model, fields in self.parts
             )
             if client.pk is None:  # No ApiClient row (a superuser): the LEFT JOIN's NULLs.
                 client = None
