@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.utils.safestring import SafeString
 
 from learning.models import Learnuplet
+from orchestrator_site.admin import change_link
 from problems.models import Algo
-from tasks.admin import QueueTaskAdmin, change_link
+from tasks.admin import QueueTaskAdmin
 
 
 @admin.register(Learnuplet)

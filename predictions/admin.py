@@ -3,7 +3,8 @@ from django.utils.safestring import SafeString
 
 from learning.models import Learnuplet
 from predictions.models import Preduplet
-from tasks.admin import QueueTaskAdmin, change_link
+from orchestrator_site.admin import change_link
+from tasks.admin import QueueTaskAdmin
 
 
 @admin.register(Preduplet)

@@ -5,7 +5,7 @@ learning curve on its page."""
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Count, Model, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -13,26 +13,21 @@ from django.utils.safestring import SafeString, mark_safe
 from learning.curve import curve_of, render_svg
 from learning.models import Learnuplet
 from learning.services import leaderboard
-from predictions.models import Preduplet
-from problems.models import Algo, Data, Problem
-from tasks.admin import (
+from orchestrator_site.admin import (
     EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
     UUIDSearchMixin,
     change_link,
     changelist_link,
 )
+from predictions.models import Preduplet
+from problems.models import Algo, Data, Problem
 from tasks.models import Status
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # register through the API, so that learnuplets are generated
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False  # tasks and other records refer to it
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """No adding: register through the API, so that learnuplets are generated. No
+    deleting: tasks and other records refer to it."""
 
 
 def _status_table(counts: dict[str, dict[str, int]]) -> SafeString:
