@@ -88,7 +88,7 @@ def test_it_writes_json_lines_when_orchestrator_log_json_is_set():
            "DATABASE_URL": "postgres://unused@127.0.0.1:1/unused"}
 
     run = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True, timeout=60,
-                         cwd=Path(__file__).resolve().parent.parent)
+                         cwd=Path(__file__).resolve().parents[2])
 
     [line] = [line for line in run.stderr.splitlines() if line.strip()]
     record = json.loads(line)

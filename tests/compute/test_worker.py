@@ -28,7 +28,7 @@ from tasks.models import Status
 from tests.conftest import Caller
 
 API = "/api/v1"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
