@@ -28,3 +28,13 @@ class LearnResultSerializer(ResultSerializer):
     train_perf = serializers.DictField(child=FiniteFloatField(), required=False, default=dict)
     test_perf = serializers.DictField(child=FiniteFloatField(), required=False, default=dict)
 
+
+class LeaderboardRowSerializer(serializers.Serializer):
+    algo = serializers.UUIDField()
+    name = serializers.CharField()
+    perf = serializers.FloatField(allow_null=True)
+    model = serializers.UUIDField(allow_null=True)
+    rank = serializers.IntegerField(allow_null=True)
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    total = serializers.IntegerField()

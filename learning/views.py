@@ -3,13 +3,18 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
-from accounts.permissions import WorkerWrites
+from accounts.permissions import UploaderWrites, WorkerWrites
 from learning import services
 from learning.filters import LearnupletFilter
 from learning.models import Learnuplet
-from learning.serializers import LearnResultSerializer, LearnupletSerializer
+from learning.serializers import LeaderboardRowSerializer, LearnResultSerializer, LearnupletSerializer
+from learning.services import leaderboard
 from orchestrator_site.fields import UUID_PATH
+from problems.models import Problem
 from tasks.api import QueueActionsMixin
 
 
@@ -30,3 +35,19 @@ class LearnupletViewSet(QueueActionsMixin, viewsets.ReadOnlyModelViewSet):
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> Learnuplet:
         return services.learnuplet_report(pk, worker=worker, actor=actor, **result)
+
+
+# GET /api/v1/problems/{uuid}/leaderboard/: a problem's algos ranked by what learning
+# computed, served here so that `problems` knows nothing of learning. It was an action of the
+# problems' view set: it keeps that action's settings, its name (the OPTIONS answer's) and
+# its OpenAPI operation. No docstring: it would become the operation's description.
+class ProblemLeaderboardView(GenericAPIView[Problem]):
+    queryset = Problem.objects.all()
+    permission_classes = [UploaderWrites]
+    pagination_class = None
+    filter_backends = []
+    name = "Leaderboard"
+
+    @extend_schema(responses={200: LeaderboardRowSerializer(many=True)})
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        return Response(LeaderboardRowSerializer(leaderboard(self.get_object()), many=True).data)

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from learning.views import LearnupletViewSet
+from learning.views import LearnupletViewSet, ProblemLeaderboardView
 from metrics.views import MetricsView
 from orchestrator_site.health import healthz
 from predictions.views import PredupletViewSet
@@ -22,6 +22,7 @@ router.register("preduplets", PredupletViewSet, basename="preduplet")
 
 api_v1 = [
     path("", include(router.urls)),
+    path("problems/<uuid:pk>/leaderboard/", ProblemLeaderboardView.as_view(), name="problem-leaderboard"),
     # The contract opens the schema and its UI to everyone.
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path(

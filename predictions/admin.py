@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.utils.safestring import SafeString
 
+from learning.admin import LearningProblemAdmin
 from learning.models import Learnuplet
+from orchestrator_site.admin import change_link, changelist_link
 from predictions.models import Preduplet
-from orchestrator_site.admin import change_link
-from tasks.admin import QueueTaskAdmin
+from problems.models import Problem
+from tasks.admin import QueueTaskAdmin, counts_by_status
 
 
 @admin.register(Preduplet)
@@ -28,3 +30,17 @@ class PredupletAdmin(QueueTaskAdmin):
     def trained_by(self, preduplet: Preduplet) -> SafeString | str:
         source = Learnuplet.objects.filter(model_end=preduplet.model).values_list("pk", "rank").first()
         return change_link(Learnuplet, source[0], f"learnuplet of rank {source[1]}") if source else "-"
+
+
+# The preduplets of a problem on its page, beside what learning shows there.
+admin.site.unregister(Problem)
+
+
+@admin.register(Problem)
+class PredictionsProblemAdmin(LearningProblemAdmin):
+    def record_links(self, problem: Problem) -> list[SafeString]:
+        return [*super().record_links(problem),
+                changelist_link(Preduplet, "preduplets", problem__uuid__exact=problem.pk)]
+
+    def task_counts(self, problem: Problem) -> dict[str, dict[str, int]]:
+        return {**super().task_counts(problem), "preduplets": counts_by_status(Preduplet, problem=problem)}

@@ -1,18 +1,17 @@
 """Problems, algos and data for operators: read-only (registration goes through the API's
-services, which generate the learnuplets), with a problem's leaderboard, status counts and
-learning curve on its page."""
+services, which generate the learnuplets).
 
-from typing import Any
+The apps above add to these pages what they compute (learning: a problem's leaderboard,
+learning curve and learnuplets; predictions: its preduplets), each by registering a
+subclass of these admins: `problems` imports none of them.
+"""
 
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
-from learning.curve import curve_of, render_svg
-from learning.models import Learnuplet
-from learning.services import leaderboard
 from orchestrator_site.admin import (
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
@@ -20,9 +19,7 @@ from orchestrator_site.admin import (
     change_link,
     changelist_link,
 )
-from predictions.models import Preduplet
 from problems.models import Algo, Data, Problem
-from tasks.models import Status
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -30,77 +27,35 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     deleting: tasks and other records refer to it."""
 
 
-def _status_table(counts: dict[str, dict[str, int]]) -> SafeString:
-    head = format_html_join("", "<th>{}</th>", ((s,) for s in Status.values))
-    rows = format_html_join(
-        "", "<tr><th>{}</th>{}</tr>",
-        ((kind, format_html_join("", "<td>{}</td>", ((n.get(s, 0),) for s in Status.values)))
-         for kind, n in counts.items()),
-    )
-    return format_html("<table><thead><tr><th></th>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
-
-
-def _counts(model: type[Learnuplet] | type[Preduplet], **where: Any) -> dict[str, int]:
-    # The (problem, status) and (algo, status, perf) indexes serve this.
-    rows = model.objects.filter(**where).order_by().values_list("status").annotate(n=Count("pk"))
-    return dict(rows)
-
-
 @admin.register(Problem)
 class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin):
-    list_display = ("uuid", "timestamp_upload", "size_train_dataset", "higher_is_better", "created_by", "links")
+    list_display: tuple[str, ...] = (
+        "uuid", "timestamp_upload", "size_train_dataset", "higher_is_better", "created_by", "links",
+    )
     list_filter = ("higher_is_better",)
     list_select_related = ("created_by",)
     uuid_search_fields = ("pk", "workflow", "test_dataset__contains")
     search_help_text = "A UUID (exact): the problem, its workflow or one of its test data."
-    fields = ("uuid", "workflow", "size_train_dataset", "higher_is_better", "timestamp_upload", "created_by",
-              "test_dataset", "status_counts", "leaderboard_table", "learning_curve")
-    readonly_fields = ("status_counts", "leaderboard_table", "learning_curve")
+    fields: tuple[str, ...] = ("uuid", "workflow", "size_train_dataset", "higher_is_better", "timestamp_upload",
+                               "created_by", "test_dataset")
+
+    def record_links(self, problem: Problem) -> list[SafeString]:
+        """Links to the lists of the problem's records; the admins of the apps above add theirs."""
+        return [changelist_link(Algo, "algos", problem__uuid__exact=problem.pk)]
 
     @admin.display(description="records")
     def links(self, problem: Problem) -> SafeString:
-        return format_html(
-            "{} · {} · {}",
-            changelist_link(Algo, "algos", problem__uuid__exact=problem.pk),
-            changelist_link(Learnuplet, "learnuplets", problem__uuid__exact=problem.pk),
-            changelist_link(Preduplet, "preduplets", problem__uuid__exact=problem.pk),
-        )
-
-    @admin.display(description="tasks by status")
-    def status_counts(self, problem: Problem) -> SafeString:
-        return format_html("{}{}", _status_table({
-            "learnuplets": _counts(Learnuplet, problem=problem),
-            "preduplets": _counts(Preduplet, problem=problem),
-        }), self.links(problem))
-
-    @admin.display(description="leaderboard")
-    def leaderboard_table(self, problem: Problem) -> SafeString:
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((change_link(Algo, r.algo, r.name), "-" if r.perf is None else f"{r.perf:.6g}",
-              "-" if r.rank is None else r.rank, r.model or "-", r.done, r.failed, r.total)
-             for r in leaderboard(problem)),
-        )
-        return format_html(
-            "<table><thead><tr><th>algo</th><th>best perf</th><th>at rank</th><th>model</th><th>done</th>"
-            "<th>failed</th><th>learnuplets</th></tr></thead><tbody>{}</tbody></table>", rows,
-        )
-
-    @admin.display(description="learning curve")
-    def learning_curve(self, problem: Problem) -> SafeString:
-        # render_svg escapes every text that comes from the database.
-        return mark_safe(render_svg(curve_of(problem), higher_is_better=problem.higher_is_better))
+        return format_html_join(" · ", "{}", ((link,) for link in self.record_links(problem)))
 
 
 @admin.register(Algo)
 class AlgoAdmin(UUIDSearchMixin, ReadOnlyAdmin):
-    list_display = ("name", "uuid", "problem_link", "timestamp_upload", "created_by", "learnuplets")
+    list_display: tuple[str, ...] = ("name", "uuid", "problem_link", "timestamp_upload", "created_by")
     list_filter = ("problem",)
     list_select_related = ("created_by",)
     uuid_search_fields = ("pk", "problem_id")
     search_help_text = "A UUID (exact): the algo or its problem; or part of a name."
-    fields = ("uuid", "name", "problem", "timestamp_upload", "created_by", "status_counts")
-    readonly_fields = ("status_counts",)
+    fields: tuple[str, ...] = ("uuid", "name", "problem", "timestamp_upload", "created_by")
 
     def search_text(self, queryset: QuerySet[Algo], term: str) -> QuerySet[Algo]:
         return queryset.filter(name__icontains=term)
@@ -108,15 +63,6 @@ class AlgoAdmin(UUIDSearchMixin, ReadOnlyAdmin):
     @admin.display(description="problem", ordering="problem_id")
     def problem_link(self, algo: Algo) -> SafeString | str:
         return change_link(Problem, algo.problem_id)
-
-    @admin.display(description="chain")
-    def learnuplets(self, algo: Algo) -> SafeString:
-        return changelist_link(Learnuplet, "learnuplets", algo__uuid__exact=algo.pk)
-
-    @admin.display(description="learnuplets by status")
-    def status_counts(self, algo: Algo) -> SafeString:
-        return format_html("{}{}", _status_table({"learnuplets": _counts(Learnuplet, algo=algo)}),
-                           self.learnuplets(algo))
 
 
 class DataProblemFilter(admin.SimpleListFilter):

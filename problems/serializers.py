@@ -67,13 +67,3 @@ class DataCreatedSerializer(serializers.Serializer):
     data = DataSerializer(many=True)
     new_learnuplets = serializers.IntegerField()
 
-
-class LeaderboardRowSerializer(serializers.Serializer):
-    algo = serializers.UUIDField()
-    name = serializers.CharField()
-    perf = serializers.FloatField(allow_null=True)
-    model = serializers.UUIDField(allow_null=True)
-    rank = serializers.IntegerField(allow_null=True)
-    done = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    total = serializers.IntegerField()

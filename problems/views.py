@@ -1,14 +1,12 @@
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import UploaderWrites
 from accounts.roles import sees_test_data
 from accounts.secrecy import without_test_data_for
-from learning.services import leaderboard
 from orchestrator_site.fields import UUID_PATH
 from problems import services
 from problems.filters import AlgoFilter, DataFilter
@@ -20,7 +18,6 @@ from problems.serializers import (
     DataCreatedSerializer,
     DataCreateSerializer,
     DataSerializer,
-    LeaderboardRowSerializer,
     ProblemCreateSerializer,
     ProblemSerializer,
 )
@@ -44,12 +41,6 @@ class ProblemViewSet(RegistryViewSet):
         # The one exception to test-data secrecy: the creator sees what it sent.
         data = ProblemSerializer(problem, context={"request": request, "reveal_test_data": True}).data
         return Response(data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(responses={200: LeaderboardRowSerializer(many=True)})
-    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
-    def leaderboard(self, request: Request, pk: str) -> Response:
-        rows = leaderboard(self.get_object())
-        return Response(LeaderboardRowSerializer(rows, many=True).data)
 
 
 class AlgoViewSet(RegistryViewSet):

@@ -4,10 +4,13 @@ Operators change tasks only through actions, which call `tasks.operations` (as t
 management commands do): the task pages themselves are read-only.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -23,9 +26,27 @@ from orchestrator_site.admin import (
     changelist_link,
 )
 from tasks import operations
-from tasks.models import QueueTask, TaskEvent, TaskKind
+from tasks.models import QueueTask, Status, TaskEvent, TaskKind
 
 HISTORY_LIMIT = 500
+
+
+def status_table(counts: Mapping[str, Mapping[str, int]]) -> SafeString:
+    """Tasks by status: a row per kind of task (its name to its counts), a column per status."""
+    head = format_html_join("", "<th>{}</th>", ((s,) for s in Status.values))
+    rows = format_html_join(
+        "", "<tr><th>{}</th>{}</tr>",
+        ((kind, format_html_join("", "<td>{}</td>", ((n.get(s, 0),) for s in Status.values)))
+         for kind, n in counts.items()),
+    )
+    return format_html("<table><thead><tr><th></th>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
+
+
+def counts_by_status(model: type[QueueTask], **where: Any) -> dict[str, int]:
+    """How many of the model's tasks matching `where` are in each status."""
+    # The (problem, status) and (algo, status, perf) indexes serve this.
+    rows = model._default_manager.filter(**where).order_by().values_list("status").annotate(n=Count("pk"))
+    return dict(rows)
 
 
 class TaskActionForm(ActionForm):
