@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
-from accounts.secrecy import HidesTestDataSerializer
 from learning.models import Learnuplet
 from orchestrator_site.fields import FiniteFloatField
+from problems.secrecy import HidesTestDataSerializer
 from tasks.api import ResultSerializer
 
 

@@ -29,7 +29,8 @@ from morpheo.serializers import (
 )
 from orchestrator_site.fields import CANONICAL_UUID, FiniteFloatField, StrictUUIDField
 from predictions.models import Preduplet
-from problems.models import Algo, Data, Problem
+from problems.models import Algo, Problem
+from problems.secrecy import visible_data
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -42,12 +43,6 @@ MAX_UNIX_SECONDS = 253_402_300_799
 
 def _all(model: type[models.Model]) -> Callable[[User], QuerySet[Any]]:
     return lambda user: model._default_manager.all()
-
-
-def _visible_data(user: User) -> QuerySet[Data]:
-    # Test data are secret: for clients they do not exist.
-    data = Data.objects.all()
-    return data if sees_test_data(user) else data.without_test_data()
 
 
 @dataclass(frozen=True)
@@ -138,7 +133,7 @@ COLLECTIONS: dict[str, Collection] = {
     for c in (
         Collection("problem", ProblemDocument, _all(Problem)),
         Collection("algo", AlgoDocument, _all(Algo)),
-        Collection("data", DataDocument, _visible_data),
+        Collection("data", DataDocument, visible_data),
         Collection("learnuplet", LearnupletDocument, _all(Learnuplet)),
         Collection("preduplet", PredupletDocument, _all(Preduplet)),
     )

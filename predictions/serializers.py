@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
-from accounts.secrecy import HidesTestDataSerializer
 from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField, UUIDListField
 from predictions.models import Preduplet
+from problems.secrecy import HidesTestDataSerializer
 from tasks.api import ResultSerializer
 
 

@@ -1,6 +1,5 @@
 from rest_framework import serializers
 
-from accounts.secrecy import HidesTestDataSerializer
 from orchestrator_site.fields import (
     OneOrManyUUIDsField,
     StrictBooleanField,
@@ -9,6 +8,7 @@ from orchestrator_site.fields import (
     UUIDListField,
 )
 from problems.models import Algo, Data, Problem
+from problems.secrecy import HidesTestDataSerializer
 
 
 class ProblemSerializer(HidesTestDataSerializer):

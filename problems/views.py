@@ -5,12 +5,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import UploaderWrites
-from accounts.roles import sees_test_data
-from accounts.secrecy import without_test_data_for
 from orchestrator_site.fields import UUID_PATH
 from problems import services
 from problems.filters import AlgoFilter, DataFilter
 from problems.models import Algo, Data, Problem
+from problems.secrecy import visible_data, without_test_data_for
 from problems.serializers import (
     AlgoCreatedSerializer,
     AlgoCreateSerializer,
@@ -65,9 +64,7 @@ class DataViewSet(RegistryViewSet):
     filterset_class = DataFilter
 
     def get_queryset(self) -> QuerySet[Data]:
-        # Test data are secret: for clients they do not exist.
-        data = Data.objects.all()
-        return data if sees_test_data(self.request.user) else data.without_test_data()
+        return visible_data(self.request.user)
 
     @extend_schema(request=DataCreateSerializer, responses={201: DataCreatedSerializer})
     def create(self, request: Request) -> Response:

@@ -5,11 +5,11 @@ fields one requester may not see, and still whole for the schema and for writes.
 import uuid
 from types import SimpleNamespace
 
-from accounts.secrecy import HidesTestDataSerializer
 from learning.models import Learnuplet
 from learning.serializers import LearnupletSerializer
 from predictions.serializers import PredupletSerializer
 from problems.models import Problem
+from problems.secrecy import HidesTestDataSerializer
 from problems.serializers import ProblemSerializer
 from tests.factories import LearnupletFactory
 

@@ -1,3 +1,7 @@
+"""Test-data secrecy: a problem's test data are secret to clients (the contract's one
+exception: the 201 answer to the problem's creator). What a user may see of the data, and
+the serializers that keep test-data UUIDs out of every answer."""
+
 import copy
 import operator
 import re
@@ -5,11 +9,12 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
 from accounts.roles import User, sees_test_data
+from problems.models import Data, Problem
 
 M = TypeVar("M", bound=Model)
 
@@ -20,12 +25,16 @@ UUID_IN_TEXT = re.compile(
 HIDDEN = "[test data]"
 
 
+def visible_data(user: User) -> QuerySet[Data]:
+    """The data a user may see: for clients, test data do not exist."""
+    data = Data.objects.all()
+    return data if sees_test_data(user) else data.without_test_data()
+
+
 def without_test_data_for(user: User, records: Sequence[M]) -> list[M]:
     """The records (data) a user may see: for clients, none that is some problem's test data."""
     if sees_test_data(user):
         return list(records)
-    from problems.models import Problem
-
     secret = Problem.objects.test_data_among([r.pk for r in records])
     return [r for r in records if r.pk not in secret]
 
@@ -125,8 +134,6 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
         # The child of a ListSerializer serves every item of the page: look up once.
         cached: set[uuid.UUID] | None = getattr(self, "_page_test_data", None)
         if cached is None:
-            from problems.models import Problem
-
             parent = self.parent
             items = list(parent.instance) if isinstance(parent, serializers.ListSerializer) else [self.instance]
             named = {u for item in items for u in self._uuids_of(item)}
