@@ -13,6 +13,7 @@ completion as raw SQL from `--workers` psycopg connections, one per process.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing as mp
 import os
 import time
@@ -210,7 +211,7 @@ def check(url: str, runs: list[WorkerRun], *, tasks: int, events: bool) -> dict[
     claimed_by = {task: r.worker for r in runs for task, *_ in r.cycles}
     accepted = {task for r in runs for task, _, _, _, ok in r.cycles if ok}
     with psycopg.connect(url) as conn:
-        not_done = conn.execute("SELECT count(*) FROM learning_learnuplet WHERE status <> 'done'").fetchone()[0]
+        [(not_done,)] = conn.execute("SELECT count(*) FROM learning_learnuplet WHERE status <> 'done'").fetchall()
         done = {str(t) for (t,) in conn.execute("SELECT uuid FROM learning_learnuplet WHERE status = 'done'")}
         found = {"duplicates_db": 0, "worker_mismatch_db": 0}
         if events:
@@ -257,7 +258,7 @@ def main() -> None:
         run(args, url)
 
 
-def run(args: Any, url: str) -> None:
+def run(args: argparse.Namespace, url: str) -> None:
     from accounts.services import client_create
     from problems.models import Algo
     from problems.services import problem_create

@@ -11,6 +11,7 @@ columns, defaults, checks and indexes; no foreign keys).
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import io
 import pstats
@@ -56,7 +57,7 @@ def _problem_with_algos(algos: int, batch: int) -> uuid.UUID:
     return problem.pk
 
 
-def run(args: object, url: str) -> None:
+def run(args: argparse.Namespace, url: str) -> None:
     from accounts.services import client_create
 
     _, token = client_create(name="bench-uploader", role="client")
@@ -138,7 +139,7 @@ def copy_baseline(url: str, problem: uuid.UUID) -> tuple[float, float, dict[str,
     return all_tables, learnuplets, {table: len(r) for table, r in rows.items()}
 
 
-def profile_in_process(args: object) -> None:
+def profile_in_process(args: argparse.Namespace) -> None:
     """The same request through Django's test client, under cProfile, with its SQL."""
     from django.db import connection
     from django.test import Client

@@ -141,7 +141,8 @@ def fresh_database(name: str, *, embedded: bool, keep: bool) -> Iterator[str]:
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # (host, port) for AF_INET
+        return port
 
 
 class Server:
@@ -243,7 +244,8 @@ class Server:
 
     def queries(self, key: str) -> list[int]:
         """Query counts of the requests `METHOD /path` (UUIDs in paths read `{uuid}`)."""
-        return self.requests.get(key, {}).get("queries", [])
+        queries: list[int] = self.requests.get(key, {}).get("queries", [])
+        return queries
 
 
 class Http:
@@ -325,7 +327,7 @@ def machine(database_url: str) -> str:
     import psycopg
 
     with psycopg.connect(database_url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
+        [(version,)] = conn.execute("SHOW server_version").fetchall()
     mem_kb = 0
     with open("/proc/meminfo") as meminfo:
         for line in meminfo:

@@ -13,13 +13,13 @@ through psycopg, rows fetched.
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import io
 import pstats
 import time
 import uuid
 from collections import Counter
-from typing import Any
 
 import harness
 
@@ -114,7 +114,7 @@ def main() -> None:
         run(args, url)
 
 
-def run(args: Any, url: str) -> None:
+def run(args: argparse.Namespace, url: str) -> None:
     from accounts.services import client_create
     from problems.models import Algo
     from problems.services import problem_create

@@ -18,7 +18,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import skops.io as sio
@@ -98,6 +98,11 @@ class Table:
 
 
 @dataclass(frozen=True)
+class LabelledTable(Table):
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
 class LearnOutcome:
     model: bytes
     perf: float
@@ -152,6 +157,11 @@ def load_workflow(storage: Storage, key: uuid.UUID | str) -> Workflow:
     return Workflow(task=task, metric_name=metric, target=target, classes=classes, features=features)
 
 
+@overload
+def read_table(content: bytes, workflow: Workflow, *, what: str,
+               need_target: Literal[True]) -> LabelledTable: ...
+@overload
+def read_table(content: bytes, workflow: Workflow, *, what: str, need_target: bool) -> Table: ...
 def read_table(content: bytes, workflow: Workflow, *, what: str, need_target: bool) -> Table:
     """Parse a CSV data file into features and (when present or needed) the target."""
     try:
@@ -182,10 +192,10 @@ def read_table(content: bytes, workflow: Workflow, *, what: str, need_target: bo
             raise TaskFailed(f"{what}, line {line}: {exc}") from None
     if not np.isfinite(X).all():
         raise TaskFailed(f"{what} has non-finite feature values")
-    y = None
-    if has_target:
-        y = _target(np.array([row[header.index(workflow.target)] for row in body]), workflow, what)
-    return Table(X=X, y=y)
+    if not has_target:
+        return Table(X=X, y=None)
+    y = _target(np.array([row[header.index(workflow.target)] for row in body]), workflow, what)
+    return LabelledTable(X=X, y=y)
 
 
 def _target(raw: np.ndarray, workflow: Workflow, what: str) -> np.ndarray:
@@ -229,7 +239,8 @@ def build_estimator(content: bytes, workflow: Workflow, *, what: str) -> tuple[B
 
 
 def dump_model(model: BaseEstimator) -> bytes:
-    return sio.dumps(model)
+    content: bytes = sio.dumps(model)
+    return content
 
 
 def load_model(content: bytes, *, what: str) -> BaseEstimator:
@@ -255,9 +266,9 @@ def _finite(value: float, what: str) -> float:
     return value
 
 
-def _stack(tables: Sequence[Table]) -> tuple[np.ndarray, np.ndarray]:
+def _stack(tables: Sequence[LabelledTable]) -> tuple[np.ndarray, np.ndarray]:
     X = np.concatenate([t.X for t in tables])
-    y = np.concatenate([t.y for t in tables if t.y is not None])
+    y = np.concatenate([t.y for t in tables])
     return X, y
 
 

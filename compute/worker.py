@@ -43,7 +43,7 @@ class Backoff:
         self.base, self.cap, self.failures = base, cap, 0
 
     def next(self) -> float:
-        delay = min(self.cap, self.base * 2 ** min(self.failures, 30))
+        delay = min(self.cap, self.base * 2.0 ** min(self.failures, 30))
         self.failures += 1
         return delay / 2 + random.uniform(0, delay / 2)
 
@@ -235,13 +235,14 @@ class Worker:
         return {"status": "done", "prediction_storage_uuid": [str(k) for k in keys]}
 
     def _report(self, kind: str, key: str, result: dict[str, Any]) -> str:
+        status: str = result["status"]
         retry = Backoff(0.5, 10.0)
         for _ in range(REPORT_TRIES):
             try:
                 self.client.report(kind, key, result)
-                if result["status"] == "failed":
+                if status == "failed":
                     log.warning("%s %s failed: %s", kind, key, result.get("error", ""))
-                return result["status"]
+                return status
             except LeaseLost as exc:
                 log.warning("%s %s: result refused, the lease was lost: %s", kind, key, exc)
                 return "lost"

@@ -72,7 +72,7 @@ class Demo:
         return elapsed
 
     def register(self, client: Orchestrator, files: DemoFiles) -> str:
-        problem = client.post("problems/", {
+        problem: str = client.post("problems/", {
             "workflow": str(files.workflow), "test_dataset": [str(t) for t in files.test],
             "size_train_dataset": 1,
         })["uuid"]
@@ -87,7 +87,8 @@ class Demo:
         return problem
 
     def learnuplets(self, client: Orchestrator, problem: str) -> list[dict[str, Any]]:
-        return client.get("learnuplets/", problem=problem, page_size=1000)["results"]
+        found: list[dict[str, Any]] = client.get("learnuplets/", problem=problem, page_size=1000)["results"]
+        return found
 
     def wait_for_learnuplets(self, client: Orchestrator, problem: str) -> None:
         """Print the queue's state whenever it changes, until every learnuplet has ended."""

@@ -6,6 +6,7 @@ they must always get the request in their context.
 """
 
 from datetime import datetime
+from typing import Any
 
 from rest_framework import serializers
 
@@ -21,7 +22,7 @@ from problems.serializers import (
 )
 
 
-class UnixTimeField(serializers.Field):
+class UnixTimeField(serializers.Field[datetime, int, int, Any]):
     def __init__(self) -> None:
         super().__init__(read_only=True)
 
@@ -79,16 +80,16 @@ class AlgoBody(AlgoCreateSerializer):
     uuid = StrictUUIDField()
 
 
-class WorkerBody(serializers.Serializer):
+class WorkerBody(serializers.Serializer[dict[str, Any]]):
     worker = StrictUUIDField()
 
 
 # 2017 workers report without an attempt number: `finish` then skips the fence.
 class LearnDoneBody(LearnResultSerializer):
-    attempt = None
+    attempt = None  # type: ignore[assignment]  # DRF drops a field set to None; the stubs cannot say so
 
 
 class PredDoneBody(PredResultSerializer):
-    attempt = None
+    attempt = None  # type: ignore[assignment]  # DRF drops a field set to None; the stubs cannot say so
     # The 2017 workers send one storage UUID; the collection stores a list.
     prediction_storage_uuid = OneOrManyUUIDsField(required=False, default=list, max_length=10_000)

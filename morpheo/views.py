@@ -1,6 +1,6 @@
 """The 2017 Morpheo orchestrator's routes: thin views over the services v1 uses."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import RolePermission, UploaderWrites, WorkerWrites
 from accounts.roles import actor_name
+from accounts.secrecy import without_test_data_for
 from learning.models import Learnuplet
 from learning.services import learnuplet_report
 from morpheo import errors
@@ -34,7 +35,6 @@ from predictions.models import Preduplet
 from predictions.serializers import PredupletCreateSerializer
 from predictions.services import preduplet_report, preduplet_request
 from problems import services as registry
-from problems.secrecy import without_test_data_for
 from problems.serializers import DataCreateSerializer
 from tasks import queue
 
@@ -44,9 +44,10 @@ TASKS: dict[str, type[Learnuplet] | type[Preduplet]] = {"learnuplet": Learnuplet
 class AlwaysJSON(DefaultContentNegotiation):
     """The 2017 server answered JSON whatever the Accept header said."""
 
-    def select_renderer(self, request: Request, renderers: list[BaseRenderer],
+    def select_renderer(self, request: Request, renderers: Iterable[BaseRenderer],
                         format_suffix: str | None = None) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class MorpheoView(APIView):

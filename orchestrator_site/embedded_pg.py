@@ -18,12 +18,14 @@ def embedded_database_url(data_dir: Path) -> str:
         # platformdirs warns on every start when XDG_RUNTIME_DIR is unset (as under sudo
         # or in CI); pgserver only uses that folder for its lock files.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-        import pgserver  # imported lazily: production never loads it
+        # Imported lazily: production never loads it. (The package's own name for it is
+        # not an explicit re-export, which strict type checking refuses.)
+        from pgserver.postgres_server import get_server
 
     data_dir = data_dir.expanduser().resolve()
     if data_dir.exists():
         _forget_dead_holders(data_dir)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     # Registered after pgserver's own exit handler, so it runs first (atexit is LIFO):
     # holders that died without running theirs (SIGKILL, a reloader killing its child)
     # would otherwise keep the server running for ever.

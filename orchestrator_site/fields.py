@@ -3,10 +3,12 @@
 import math
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
 CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -72,7 +74,9 @@ class StrictUUIDFormField(forms.UUIDField):
 
     default_error_messages = {"invalid": "Must be a canonical lower-case UUID string."}
 
-    def to_python(self, value: Any) -> uuid.UUID | None:
+    def to_python(  # type: ignore[override]  # UUIDField returns a UUID, its base CharField a str
+        self, value: Any
+    ) -> uuid.UUID | None:
         if value not in self.empty_values and not CANONICAL_UUID.match(str(value)):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
@@ -85,4 +89,16 @@ class StrictUUIDFilter(django_filters.UUIDFilter):
 class IntegerFilter(django_filters.NumberFilter):
     """`?rank=1.5` is a 400, not a silent match on rank 1."""
 
-    field_class = forms.IntegerField
+    field_class = forms.IntegerField  # type: ignore[assignment]  # stub says DecimalField; any number field works
+
+
+def refuse_duplicates(field: str, values: Sequence[uuid.UUID]) -> None:
+    """A 400 naming `field` and the UUIDs it repeats, if it repeats any."""
+    seen: set[uuid.UUID] = set()
+    repeated: list[str] = []
+    for value in values:
+        if value in seen:
+            repeated.append(str(value))
+        seen.add(value)
+    if repeated:
+        raise ValidationError({field: [f"duplicate UUIDs in the request: {', '.join(repeated[:10])}"]})

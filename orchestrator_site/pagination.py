@@ -8,7 +8,7 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
 
-    def get_page_size(self, request: Request) -> int:
+    def get_page_size(self, request: Request) -> int | None:
         """`?page_size=` above 1000 is capped; one that is not a positive integer is a 400
         (DRF would silently use the default)."""
         raw = request.query_params.get(self.page_size_query_param)

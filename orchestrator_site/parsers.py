@@ -9,6 +9,7 @@ which Django already caps at DATA_UPLOAD_MAX_MEMORY_SIZE: 413.)
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +32,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 class JSONParser(parsers.JSONParser):
     def parse(self, stream: Any, media_type: str | None = None,
-              parser_context: dict[str, Any] | None = None) -> Any:
+              parser_context: Mapping[str, Any] | None = None) -> Any:
         raw = stream.read()
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
@@ -40,7 +41,9 @@ class JSONParser(parsers.JSONParser):
             if SURROGATE_ESCAPE.search(text):
                 json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeError as exc:  # bytes that are not `encoding`, or a lone surrogate
-            raise ParseError(f"JSON parse error - not valid {encoding} text: {exc.reason}") from None
+            # Some codecs raise the bare UnicodeError, which has no `reason` (charset=idna).
+            reason = exc.reason if isinstance(exc, (UnicodeDecodeError, UnicodeEncodeError)) else exc
+            raise ParseError(f"JSON parse error - not valid {encoding} text: {reason}") from None
         except LookupError:  # `Content-Type: application/json; charset=<unknown>`
             raise ParseError(f"JSON parse error - unknown charset {encoding[:40]!r}") from None
         except ValueError as exc:

@@ -9,14 +9,14 @@ list is paged, 409 on the worker protocol's state changes, 503 while the databas
 from typing import Any
 
 from drf_spectacular import openapi
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiResponse
 from rest_framework import serializers
 
 # The actions whose state change may be refused now (the contract's 409).
 STATE_CHANGES = ("claim", "heartbeat", "result")
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     detail = serializers.CharField()
 
 
@@ -38,11 +38,13 @@ class AutoSchema(openapi.AutoSchema):
                 parameter["allowEmptyValue"] = True
         return parameters
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         for code, answer in self._errors().items():
             if code not in responses:
-                responses[code] = self._get_response_for_code(answer, code, direction=direction)
+                responses[code] = self._get_response_for_code(  # type: ignore[no-untyped-call]  # untyped in drf-spectacular
+                    answer, code, direction=direction
+                )
         return responses
 
     def _errors(self) -> dict[str, OpenApiResponse]:
@@ -51,7 +53,11 @@ class AutoSchema(openapi.AutoSchema):
 
         errors: dict[str, OpenApiResponse] = {}
         reads_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
-        if reads_body or self._get_filter_parameters() or self._get_pagination_parameters():
+        if (
+            reads_body
+            or self._get_filter_parameters()  # type: ignore[no-untyped-call]  # untyped in drf-spectacular
+            or self._get_pagination_parameters()  # type: ignore[no-untyped-call]  # untyped in drf-spectacular
+        ):
             errors["400"] = OpenApiResponse(INVALID, description="Invalid input.")
         if self.get_auth():
             errors["401"] = error("No credentials, or invalid ones.")

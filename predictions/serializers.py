@@ -1,8 +1,10 @@
+from typing import Any
+
 from rest_framework import serializers
 
+from accounts.secrecy import HidesTestDataSerializer
 from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField, UUIDListField
 from predictions.models import Preduplet
-from problems.secrecy import HidesTestDataSerializer
 from tasks.api import ResultSerializer
 
 
@@ -21,9 +23,9 @@ class PredupletSerializer(HidesTestDataSerializer):
         read_only_fields = fields
 
 
-class PredupletCreateSerializer(serializers.Serializer):
+class PredupletCreateSerializer(serializers.Serializer[dict[str, Any]]):
     problem = StrictUUIDField()
-    data = OneOrManyUUIDsField(min_length=1, max_length=10_000)
+    data = OneOrManyUUIDsField(min_length=1, max_length=10_000)  # type: ignore[assignment]  # DRF moves fields off the class: .data stays
     model = StrictUUIDField(required=False)
 
 

@@ -20,7 +20,7 @@ from tasks.api import QueueActionsMixin
     claim=extend_schema(responses={200: PredupletSerializer, 409: OpenApiResponse(description="Not todo.")}),
     result=extend_schema(request=PredResultSerializer, responses={200: PredupletSerializer}),
 )
-class PredupletViewSet(QueueActionsMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class PredupletViewSet(QueueActionsMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Preduplet]):
     queryset = Preduplet.objects.all()
     serializer_class = PredupletSerializer
     filterset_class = PredupletFilter

@@ -1,4 +1,7 @@
+import uuid
+
 import django_filters
+from django.db.models import QuerySet
 
 from orchestrator_site.fields import StrictUUIDFilter
 from problems.models import Algo, Data
@@ -19,5 +22,5 @@ class DataFilter(django_filters.FilterSet):
         model = Data
         fields = ["problem"]
 
-    def filter_problem(self, queryset, name, value):  # type: ignore[no-untyped-def]
+    def filter_problem(self, queryset: QuerySet[Data], name: str, value: uuid.UUID) -> QuerySet[Data]:
         return queryset.filter(problems__contains=[value])

@@ -1,5 +1,8 @@
+from typing import Any
+
 from rest_framework import serializers
 
+from accounts.secrecy import HidesTestDataSerializer
 from orchestrator_site.fields import (
     OneOrManyUUIDsField,
     StrictBooleanField,
@@ -8,7 +11,6 @@ from orchestrator_site.fields import (
     UUIDListField,
 )
 from problems.models import Algo, Data, Problem
-from problems.secrecy import HidesTestDataSerializer
 
 
 class ProblemSerializer(HidesTestDataSerializer):
@@ -21,7 +23,7 @@ class ProblemSerializer(HidesTestDataSerializer):
         read_only_fields = fields
 
 
-class ProblemCreateSerializer(serializers.Serializer):
+class ProblemCreateSerializer(serializers.Serializer[dict[str, Any]]):
     uuid = StrictUUIDField(required=False)
     workflow = StrictUUIDField()
     test_dataset = UUIDListField(max_length=100_000)
@@ -29,7 +31,7 @@ class ProblemCreateSerializer(serializers.Serializer):
     higher_is_better = StrictBooleanField(default=True)
 
 
-class AlgoSerializer(serializers.ModelSerializer):
+class AlgoSerializer(serializers.ModelSerializer[Algo]):
     problem = serializers.UUIDField(source="problem_id", read_only=True)
 
     class Meta:
@@ -45,25 +47,25 @@ class AlgoCreatedSerializer(AlgoSerializer):
         fields = [*AlgoSerializer.Meta.fields, "new_learnuplets"]
 
 
-class AlgoCreateSerializer(serializers.Serializer):
+class AlgoCreateSerializer(serializers.Serializer[dict[str, Any]]):
     uuid = StrictUUIDField(required=False)
     problem = StrictUUIDField()
     name = serializers.CharField(max_length=255)
 
 
-class DataSerializer(serializers.ModelSerializer):
+class DataSerializer(serializers.ModelSerializer[Data]):
     class Meta:
         model = Data
         fields = ["uuid", "problems", "timestamp_upload"]
         read_only_fields = fields
 
 
-class DataCreateSerializer(serializers.Serializer):
+class DataCreateSerializer(serializers.Serializer[dict[str, Any]]):
     uuid = OneOrManyUUIDsField(min_length=1, max_length=50_000)
     problems = UUIDListField(min_length=1, max_length=1_000)
 
 
-class DataCreatedSerializer(serializers.Serializer):
-    data = DataSerializer(many=True)
+class DataCreatedSerializer(serializers.Serializer[dict[str, Any]]):
+    data = DataSerializer(many=True)  # type: ignore[assignment]  # DRF moves fields off the class: .data stays
     new_learnuplets = serializers.IntegerField()
 

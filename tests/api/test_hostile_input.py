@@ -343,6 +343,12 @@ def test_it_refuses_an_unknown_charset(uploader):  # type: ignore[no-untyped-def
     assert_refused(r)
 
 
+def test_it_refuses_a_body_that_a_codec_refuses_without_a_reason(uploader):
+    # The idna codec raises the bare UnicodeError, which has no `reason`: it was a 500.
+    r = post_raw(uploader.http, f"{API}/algos/", b"xn--zz", content_type="application/json; charset=idna")
+    assert_refused(r)
+
+
 @pytest.mark.parametrize("path", [f"{API}/algos/?problem=%ff", f"{API}/learnuplets/?status=%ff%fe",
                                   "/algo?problem=%ff", "/learnuplet?worker=%c3%28"])
 def test_it_refuses_query_values_that_are_not_utf8(uploader, path):  # type: ignore[no-untyped-def]
