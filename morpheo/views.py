@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 
 from accounts.permissions import RolePermission, UploaderWrites, WorkerWrites
 from accounts.roles import actor_name
-from accounts.secrecy import without_test_data_for
 from learning.models import Learnuplet
 from learning.services import learnuplet_report
 from morpheo import errors
@@ -35,6 +34,7 @@ from predictions.models import Preduplet
 from predictions.serializers import PredupletCreateSerializer
 from predictions.services import preduplet_report, preduplet_request
 from problems import services as registry
+from problems.secrecy import without_test_data_for
 from problems.serializers import DataCreateSerializer
 from tasks import queue
 

@@ -2,9 +2,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.secrecy import HidesTestDataSerializer
 from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField, UUIDListField
 from predictions.models import Preduplet
+from problems.secrecy import HidesTestDataSerializer
 from tasks.api import ResultSerializer
 
 

@@ -2,7 +2,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.secrecy import HidesTestDataSerializer
 from orchestrator_site.fields import (
     OneOrManyUUIDsField,
     StrictBooleanField,
@@ -11,6 +10,7 @@ from orchestrator_site.fields import (
     UUIDListField,
 )
 from problems.models import Algo, Data, Problem
+from problems.secrecy import HidesTestDataSerializer
 
 
 class ProblemSerializer(HidesTestDataSerializer):
