@@ -3,9 +3,11 @@
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from orchestrator_site.errors import api_not_found
 from orchestrator_site.errors import exception_handler as api_exception_handler
 from tasks.queue import TaskConflict, TaskNotFound
 
@@ -40,10 +42,17 @@ def page_not_found(request: HttpRequest) -> HttpResponse:
 def root_not_found(request: HttpRequest) -> HttpResponse | None:
     """The 404 of `/<name>` or `/<name>/<uuid>` (another collection name), outside the admin.
 
-    Called by the site's handler404: a catch-all route here would shadow root routes
-    added after this app's and the redirect of `/admin` to `/admin/`.
+    Answered from the site's handler404 (`not_found`): a catch-all route here would shadow
+    root routes added after this app's and the redirect of `/admin` to `/admin/`.
     """
     segments = [s for s in request.path.split("/") if s]
     if len(segments) > 2 or request.path.startswith("/admin/"):
         return None
     return page_not_found(request)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's handler404: no route matched. JSON under /api/ (orchestrator_site's answer),
+    JSON at the root, where the 2017 routes live, as they answer; elsewhere (the admin)
+    Django's page."""
+    return api_not_found(request) or root_not_found(request) or defaults.page_not_found(request, exception)

@@ -9,14 +9,23 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import bad_request as django_bad_request
-from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# Until tasks.queue's TaskConflict and TaskNotFound subclass StateConflict and NotFoundError:
+# then this import goes, and orchestrator_site imports no app.
 from tasks.queue import TaskConflict, TaskNotFound
 
 log = logging.getLogger(__name__)
+
+
+class StateConflict(Exception):
+    """A domain's refusal of a state change that is not allowed now (409)."""
+
+
+class NotFoundError(Exception):
+    """A domain's lookup of a record that does not exist (404)."""
 
 
 class Conflict(exceptions.APIException):
@@ -48,9 +57,9 @@ def as_api_exception(exc: Exception) -> Exception:
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
         return exceptions.ValidationError({"detail": exc.messages})
-    if isinstance(exc, TaskConflict):
+    if isinstance(exc, (StateConflict, TaskConflict)):
         return Conflict(str(exc))
-    if isinstance(exc, TaskNotFound):
+    if isinstance(exc, (NotFoundError, TaskNotFound)):
         return exceptions.NotFound(str(exc))
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
@@ -74,11 +83,13 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return JsonResponse({"Error": "Bad request."}, status=400)
 
 
-def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """No route matched (e.g. a malformed UUID in the path): under /api/ answer JSON too,
-    and at the root, where the 2017 Morpheo routes live, as they answer."""
-    from morpheo.errors import root_not_found  # morpheo.errors imports this module
+def api_not_found(request: HttpRequest) -> HttpResponse | None:
+    """The 404 of a path under /api/ that no route matched (e.g. a malformed UUID in the
+    path): JSON like the rest of the API. None elsewhere.
 
+    The site's handler404 (see orchestrator_site.urls) asks this first, then the 2017
+    routes' own 404 at the root.
+    """
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
-    return root_not_found(request) or page_not_found(request, exception)
+    return None

@@ -32,8 +32,11 @@ api_v1 = [
     ),
 ]
 
-# Unmatched /api/ paths answer JSON like the rest of the API.
-handler404 = "orchestrator_site.errors.not_found"
+# Unmatched /api/ paths answer JSON like the rest of the API, and unmatched root paths as
+# the 2017 routes answer. The handler is morpheo's, which asks orchestrator_site.errors for
+# the first: named here, the composition root, so that orchestrator_site.errors does not
+# import morpheo.
+handler404 = "morpheo.errors.not_found"
 handler400 = "orchestrator_site.errors.bad_request"
 
 urlpatterns = [
