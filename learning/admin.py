@@ -3,6 +3,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from learning.curve import curve_of, render_svg
+from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from learning.services import leaderboard
 from orchestrator_site.admin import change_link, changelist_link
@@ -13,6 +14,7 @@ from tasks.admin import QueueTaskAdmin, counts_by_status, status_table
 
 @admin.register(Learnuplet)
 class LearnupletAdmin(QueueTaskAdmin):
+    lifecycle = LEARNUPLETS
     list_display = ("uuid", "status", "rank", "problem_link", "algo_link", "worker", "perf", "attempt",
                     "training_creation", "training_done", "lease_expires_at")
     list_filter = ("status", "problem", "algo")

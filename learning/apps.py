@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class LearningConfig(AppConfig):
@@ -7,8 +8,7 @@ class LearningConfig(AppConfig):
 
     def ready(self) -> None:
         from learning import receivers
-        from problems.models import Algo, Data
-        from problems.signals import algo_registered, data_registered
+        from problems.models import Algo, DataUpload
 
-        algo_registered.connect(receivers.on_algo_registered, sender=Algo, dispatch_uid="learning.algo")
-        data_registered.connect(receivers.on_data_registered, sender=Data, dispatch_uid="learning.data")
+        post_save.connect(receivers.on_algo_saved, sender=Algo, dispatch_uid="learning.algo")
+        post_save.connect(receivers.on_upload_saved, sender=DataUpload, dispatch_uid="learning.upload")

@@ -1,19 +1,20 @@
-from collections.abc import Sequence
 from uuid import uuid4
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models.functions import Now
 
 from problems.models import Algo, Problem
-from tasks.models import QueueTask, Status, TaskKind
+from tasks.models import QueueTask, Status
 
 
 class Learnuplet(QueueTask):
     """One training task: train `model_start` on one mini-batch, save `model_end`."""
 
-    kind = TaskKind.LEARNUPLET
+    kind = "learnuplet"
     ended_field = "training_done"
+    chain = ("algo", "rank")
 
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="learnuplets")
@@ -27,9 +28,10 @@ class Learnuplet(QueueTask):
     model_end = models.UUIDField(default=uuid4, unique=True)
     rank = models.PositiveIntegerField()
     perf = models.FloatField(null=True, blank=True)
-    test_perf = models.JSONField(default=dict, blank=True)
-    train_perf = models.JSONField(default=dict, blank=True)
-    training_creation = models.DateTimeField(auto_now_add=True)
+    # Database defaults too: generation's INSERT ... SELECT leaves these columns out.
+    test_perf = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
+    train_perf = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
+    training_creation = models.DateTimeField(auto_now_add=True, db_default=Now())
     training_done = models.DateTimeField(null=True, blank=True)
 
     class Meta(QueueTask.Meta):
@@ -57,9 +59,3 @@ class Learnuplet(QueueTask):
 
     def __str__(self) -> str:
         return f"learnuplet {self.uuid} (rank {self.rank})"
-
-    @classmethod
-    def on_ended(cls, tasks: Sequence[QueueTask]) -> None:
-        from learning.services import release_next
-
-        release_next(tasks)  # type: ignore[arg-type]

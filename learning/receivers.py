@@ -1,16 +1,25 @@
-"""One-line receivers: registration in `problems` → learnuplet generation here."""
+"""Registration in `problems` → learnuplet generation here, through Django's post_save.
+
+An algo is one row: its own post_save. A data registration inserts thousands of rows in
+one statement, which sends no signal; it then saves one DataUpload record, whose
+post_save generates for the whole upload. Receivers run inside the registration's
+transaction; an exception here rolls the registration back. `raw` saves (loaddata) are
+records being restored, not registrations.
+"""
 
 from typing import Any
 
 from learning import services
-from problems.models import Algo, Data, Problem
+from problems.models import Algo, DataUpload
 
 
-def on_algo_registered(sender: type[Algo], *, algo: Algo, **kwargs: Any) -> int:
-    return services.learnuplets_for_new_algo(algo)
+def on_algo_saved(sender: type[Algo], *, instance: Algo, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    if created and not raw:
+        instance.new_learnuplets = services.learnuplets_for_new_algo(instance)
 
 
-def on_data_registered(
-    sender: type[Data], *, data: list[Data], problems: list[Problem], **kwargs: Any
-) -> int:
-    return services.learnuplets_for_new_data(data, problems)
+def on_upload_saved(
+    sender: type[DataUpload], *, instance: DataUpload, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
+    if created and not raw:
+        instance.new_learnuplets = services.learnuplets_for_upload(instance)

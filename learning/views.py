@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import UploaderWrites, WorkerWrites
-from learning import services
+from learning.lifecycle import LEARNUPLETS
 from learning.filters import LearnupletFilter
 from learning.models import Learnuplet
 from learning.serializers import LeaderboardRowSerializer, LearnResultSerializer, LearnupletSerializer
@@ -30,11 +30,11 @@ class LearnupletViewSet(QueueActionsMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = LearnupletSerializer
     filterset_class = LearnupletFilter
     lookup_value_regex = UUID_PATH
-    queue_model = Learnuplet
+    lifecycle = LEARNUPLETS
     result_serializer_class = LearnResultSerializer
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> Learnuplet:
-        return services.learnuplet_report(pk, worker=worker, actor=actor, **result)
+        return LEARNUPLETS.report(pk, worker=worker, actor=actor, **result)
 
 
 # GET /api/v1/problems/{uuid}/leaderboard/: a problem's algos ranked by what learning

@@ -6,6 +6,8 @@ from datetime import timedelta
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from learning.models import Learnuplet
+from predictions.models import Preduplet
 from tasks import operations
 
 
@@ -23,7 +25,7 @@ class QueueCollector:
             labels=["kind"],
         )
         now = timezone.now()
-        for model in operations.KINDS["all"]:
+        for model in (Learnuplet, Preduplet):
             for status, count in operations.counts_by_status(model).items():
                 tasks.add_metric([model.kind, status], count)
             first = operations.oldest_todo(model)

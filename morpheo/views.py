@@ -17,8 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import RolePermission, UploaderWrites, WorkerWrites
 from accounts.roles import actor_name
-from learning.models import Learnuplet
-from learning.services import learnuplet_report
+from learning.lifecycle import LEARNUPLETS, Learnuplets
 from morpheo import errors
 from morpheo.auth import BasicAuthentication
 from morpheo.queries import COLLECTIONS, MAX_LIST, path_uuid
@@ -30,15 +29,14 @@ from morpheo.serializers import (
     ProblemDocument,
     WorkerBody,
 )
-from predictions.models import Preduplet
+from predictions.lifecycle import PREDUPLETS, Preduplets
 from predictions.serializers import PredupletCreateSerializer
-from predictions.services import preduplet_report, preduplet_request
+from predictions.services import preduplet_request
 from problems import services as registry
 from problems.secrecy import without_test_data_for
 from problems.serializers import DataCreateSerializer
-from tasks import queue
 
-TASKS: dict[str, type[Learnuplet] | type[Preduplet]] = {"learnuplet": Learnuplet, "preduplet": Preduplet}
+TASKS: dict[str, Learnuplets | Preduplets] = {"learnuplet": LEARNUPLETS, "preduplet": PREDUPLETS}
 
 
 class AlwaysJSON(DefaultContentNegotiation):
@@ -166,14 +164,14 @@ class WorkerSetView(MorpheoView):
     permission_classes = [WorkerWrites]
 
     def post(self, request: Request, kind: str, pk: str) -> Response:
-        model = TASKS.get(kind)
-        if model is None:
+        tasks = TASKS.get(kind)
+        if tasks is None:
             raise exceptions.NotFound(f"no task type {kind!r}: learnuplet or preduplet")
         task = path_uuid(pk)
         body = WorkerBody(data=request.data)
         body.is_valid(raise_exception=True)
         # 2017 workers never heartbeat: their lease must cover a whole task.
-        queue.claim(model, task, worker=body.validated_data["worker"], actor=actor_name(request.user),
+        tasks.claim(task, worker=body.validated_data["worker"], actor=actor_name(request.user),
                     lease_seconds=settings.ORCHESTRATOR_MORPHEO_LEASE_SECONDS)
         return Response({f"{kind}_worker_set": str(task)})
 
@@ -185,7 +183,7 @@ class LearnDoneView(MorpheoView):
         task = path_uuid(pk)
         body = LearnDoneBody(data=request.data)
         body.is_valid(raise_exception=True)
-        learnuplet_report(task, worker=None, attempt=None, actor=actor_name(request.user),
+        LEARNUPLETS.report(task, worker=None, attempt=None, actor=actor_name(request.user),
                           **body.validated_data)
         return Response({"updated_learnuplet": str(task)})
 
@@ -197,7 +195,7 @@ class PredDoneView(MorpheoView):
         task = path_uuid(pk)
         body = PredDoneBody(data=request.data)
         body.is_valid(raise_exception=True)
-        preduplet_report(task, worker=None, attempt=None, actor=actor_name(request.user),
+        PREDUPLETS.report(task, worker=None, attempt=None, actor=actor_name(request.user),
                          **body.validated_data)
         return Response({"updated_preduplet": str(task)})
 

@@ -13,10 +13,6 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-# Until tasks.queue's TaskConflict and TaskNotFound subclass StateConflict and NotFoundError:
-# then this import goes, and orchestrator_site imports no app.
-from tasks.queue import TaskConflict, TaskNotFound
-
 log = logging.getLogger(__name__)
 
 
@@ -57,9 +53,9 @@ def as_api_exception(exc: Exception) -> Exception:
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
         return exceptions.ValidationError({"detail": exc.messages})
-    if isinstance(exc, (StateConflict, TaskConflict)):
+    if isinstance(exc, StateConflict):
         return Conflict(str(exc))
-    if isinstance(exc, (NotFoundError, TaskNotFound)):
+    if isinstance(exc, NotFoundError):
         return exceptions.NotFound(str(exc))
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()

@@ -4,6 +4,7 @@ from django.utils.safestring import SafeString
 from learning.admin import LearningProblemAdmin
 from learning.models import Learnuplet
 from orchestrator_site.admin import change_link, changelist_link
+from predictions.lifecycle import PREDUPLETS
 from predictions.models import Preduplet
 from problems.models import Problem
 from tasks.admin import QueueTaskAdmin, counts_by_status
@@ -11,6 +12,7 @@ from tasks.admin import QueueTaskAdmin, counts_by_status
 
 @admin.register(Preduplet)
 class PredupletAdmin(QueueTaskAdmin):
+    lifecycle = PREDUPLETS
     list_display = ("uuid", "status", "problem_link", "model", "worker", "attempt", "timestamp_request",
                     "timestamp_done", "lease_expires_at")
     list_filter = ("status", "problem")

@@ -6,13 +6,13 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from problems.models import Problem
-from tasks.models import QueueTask, Status, TaskKind
+from tasks.models import QueueTask, Status
 
 
 class Preduplet(QueueTask):
     """One prediction task: apply `model` to `data`, store predictions on Storage."""
 
-    kind = TaskKind.PREDUPLET
+    kind = "preduplet"
     ended_field = "timestamp_done"
 
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)

@@ -10,6 +10,7 @@ from accounts.permissions import UploaderWrites
 from orchestrator_site.fields import UUID_PATH
 from predictions import services
 from predictions.filters import PredupletFilter
+from predictions.lifecycle import PREDUPLETS
 from predictions.models import Preduplet
 from predictions.serializers import PredResultSerializer, PredupletCreateSerializer, PredupletSerializer
 from tasks.api import QueueActionsMixin
@@ -26,7 +27,7 @@ class PredupletViewSet(QueueActionsMixin, mixins.CreateModelMixin, viewsets.Read
     filterset_class = PredupletFilter
     permission_classes = [UploaderWrites]
     lookup_value_regex = UUID_PATH
-    queue_model = Preduplet
+    lifecycle = PREDUPLETS
     result_serializer_class = PredResultSerializer
 
     @extend_schema(request=PredupletCreateSerializer, responses={201: PredupletSerializer})
@@ -37,4 +38,4 @@ class PredupletViewSet(QueueActionsMixin, mixins.CreateModelMixin, viewsets.Read
         return Response(PredupletSerializer(preduplet).data, status=status.HTTP_201_CREATED)
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> Preduplet:
-        return services.preduplet_report(pk, worker=worker, actor=actor, **result)
+        return PREDUPLETS.report(pk, worker=worker, actor=actor, **result)

@@ -54,6 +54,10 @@ class Problem(models.Model):
 
 
 class Algo(models.Model):
+    # Set by the receivers of this row's post_save (learning's generation): how many
+    # learnuplets its registration created. Not a column.
+    new_learnuplets = 0
+
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="algos")
     name = models.CharField(max_length=255)
@@ -69,6 +73,28 @@ class Algo(models.Model):
         return f"{self.name} ({self.uuid})"
 
 
+class DataUpload(models.Model):
+    """One data registration: the record whose post_save generates the learnuplets of
+    the whole upload. Its data are inserted in one statement, which sends no signal."""
+
+    # Set by the receivers of this row's post_save, as on Algo. Not a column.
+    new_learnuplets = 0
+
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
+    problems = ArrayField(models.UUIDField(), help_text="Problems the data were registered for.")
+    size = models.PositiveIntegerField(help_text="How many data the upload registered.")
+    timestamp_upload = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["timestamp_upload", "uuid"]
+
+    def __str__(self) -> str:
+        return f"upload {self.uuid} ({self.size} data)"
+
+
 class Data(models.Model):
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     problems = ArrayField(models.UUIDField(), help_text="Problems this data is registered for.")
@@ -82,6 +108,8 @@ class Data(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Null for data registered before uploads were recorded.
+    upload = models.ForeignKey(DataUpload, null=True, blank=True, on_delete=models.PROTECT, related_name="data")
 
     objects = DataQuerySet.as_manager()
 

@@ -1,4 +1,9 @@
-"""Registration of problems, algos and data: each one transaction, all or nothing."""
+"""Registration of problems, algos and data: each one transaction, all or nothing.
+
+Saving an Algo, or the DataUpload record of a data registration, sends Django's
+post_save; `learning` receives it and generates the learnuplets in the same transaction
+(an exception there rolls the registration back). `problems` never imports `learning`.
+"""
 
 import uuid
 from collections.abc import Sequence
@@ -7,27 +12,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from problems.models import Algo, Data, Problem
-from problems.signals import algo_registered, data_registered
+from orchestrator_site.fields import refuse_duplicates
+from problems.models import Algo, Data, DataUpload, Problem
 
 
 def _created_by(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
     return user if user is not None and user.is_authenticated else None
-
-
-def _generated(responses: list[tuple[object, object]]) -> int:
-    """Sum what the generation receivers report having created."""
-    return sum(r for _, r in responses if isinstance(r, int))
-
-
-def _duplicates(values: Sequence[uuid.UUID]) -> list[str]:
-    seen: set[uuid.UUID] = set()
-    dupes: list[str] = []
-    for value in values:
-        if value in seen:
-            dupes.append(str(value))
-        seen.add(value)
-    return dupes
 
 
 @transaction.atomic
@@ -40,8 +30,7 @@ def problem_create(
     pk: uuid.UUID | None = None,
     user: AbstractBaseUser | None = None,
 ) -> Problem:
-    if dupes := _duplicates(test_dataset):
-        raise ValidationError({"test_dataset": [f"duplicate UUIDs: {', '.join(dupes[:10])}"]})
+    refuse_duplicates("test_dataset", test_dataset)
     problem = Problem(
         uuid=pk or uuid.uuid4(),
         workflow=workflow,
@@ -86,12 +75,16 @@ def algo_register(
     """Register an algo; return it and how many learnuplets were created for it."""
     (locked,) = _lock_problems([problem], field="problem")
     algo = Algo(uuid=pk or uuid.uuid4(), problem=locked, name=name, created_by=_created_by(user))
+    # Its post_save generates the learnuplets, inside this savepoint: an IntegrityError is
+    # a taken UUID only if an algo has it.
     try:
         with transaction.atomic():
             algo.save(force_insert=True)
     except IntegrityError:
+        if not Algo.objects.filter(pk=algo.uuid).exists():
+            raise
         raise ValidationError({"uuid": [f"an algo with uuid {algo.uuid} already exists"]}) from None
-    return algo, _generated(algo_registered.send(sender=Algo, algo=algo))
+    return algo, algo.new_learnuplets
 
 
 @transaction.atomic
@@ -102,36 +95,37 @@ def data_register(
     user: AbstractBaseUser | None = None,
 ) -> tuple[list[Data], int]:
     """Register data for problems, all or nothing; return the records and the learnuplets made."""
-    if dupes := _duplicates(uuids):
-        raise ValidationError({"uuid": [f"duplicate UUIDs in the request: {', '.join(dupes[:10])}"]})
-    if dupes := _duplicates(problems):
-        raise ValidationError({"problems": [f"duplicate UUIDs in the request: {', '.join(dupes[:10])}"]})
-    locked = _lock_problems(problems, field="problems")
-    records = _insert_data(uuids, problems, created_by=_created_by(user))
-    return records, _generated(data_registered.send(sender=Data, data=records, problems=locked))
+    refuse_duplicates("uuid", uuids)
+    refuse_duplicates("problems", problems)
+    _lock_problems(problems, field="problems")
+    upload = DataUpload(problems=list(problems), size=len(uuids), created_by=_created_by(user))
+    records = _insert_data(uuids, problems, upload=upload)
+    # Its post_save generates the learnuplets of the whole upload, its data now inserted.
+    upload.save(force_insert=True)
+    return records, upload.new_learnuplets
 
 
-def _insert_data(
-    uuids: Sequence[uuid.UUID], problems: Sequence[uuid.UUID], *, created_by: AbstractBaseUser | None
-) -> list[Data]:
+def _insert_data(uuids: Sequence[uuid.UUID], problems: Sequence[uuid.UUID], *, upload: DataUpload) -> list[Data]:
     """Insert the data in request order in one statement; refuse any already registered.
 
     ON CONFLICT DO NOTHING also covers a concurrent registration of the same UUID: the
     caller's transaction is rolled back by the ValidationError, so nothing is registered.
-    (bulk_create binds five parameters a row; 10,000 rows took seconds to render.)
+    (bulk_create binds five parameters a row; 10,000 rows took seconds to render.) The
+    upload's row comes after its data: the foreign key is checked at commit.
     """
+    created_by = upload.created_by
     table = connection.ops.quote_name(Data._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} (uuid, problems, timestamp_upload, created_by_id)
-            SELECT d.uuid, %s::uuid[], now(), %s
+            INSERT INTO {table} (uuid, problems, timestamp_upload, created_by_id, upload_id)
+            SELECT d.uuid, %s::uuid[], now(), %s, %s
             FROM unnest(%s::uuid[]) WITH ORDINALITY AS d(uuid, position)
             ORDER BY d.position
             ON CONFLICT (uuid) DO NOTHING
             RETURNING uuid, timestamp_upload, seq
             """,
-            [list(problems), created_by.pk if created_by else None, list(uuids)],
+            [list(problems), created_by.pk if created_by else None, upload.pk, list(uuids)],
         )
         inserted = {pk: (at, seq) for pk, at, seq in cursor.fetchall()}
     if len(inserted) < len(uuids):
@@ -140,6 +134,6 @@ def _insert_data(
     # seq follows the request order: INSERT ... SELECT ... ORDER BY draws it row by row.
     return [
         Data(uuid=u, problems=list(problems), timestamp_upload=inserted[u][0], seq=inserted[u][1],
-             created_by=created_by)
+             created_by=created_by, upload=upload)
         for u in uuids
     ]

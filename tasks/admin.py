@@ -4,15 +4,16 @@ Operators change tasks only through actions, which call `tasks.operations` (as t
 management commands do): the task pages themselves are read-only.
 """
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -26,7 +27,8 @@ from orchestrator_site.admin import (
     changelist_link,
 )
 from tasks import operations
-from tasks.models import QueueTask, Status, TaskEvent, TaskKind
+from tasks.lifecycle import Lifecycle
+from tasks.models import QueueTask, Status, TaskEvent
 
 HISTORY_LIMIT = 500
 
@@ -69,6 +71,8 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin):
     list_per_page = 100
     action_form = TaskActionForm
     actions = ("requeue_failed", "requeue_stale", "mark_failed")
+    # Set by the owning app's admin: what the actions call.
+    lifecycle: Lifecycle
     queue_fields: tuple[str, ...] = (
         "status", "worker", "attempt", "queued_at", "claimed_at", "heartbeat_at", "lease_expires_at", "last_error",
     )
@@ -118,7 +122,7 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin):
     def requeue_failed(self, request: HttpRequest, queryset: QuerySet[QueueTask]) -> None:
         reason, _ = self._reason(request, "re-queued in the admin")
         outcome = operations.requeue_failed(
-            self.model, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
+            self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
         )
         self._report(request, outcome, queryset.count(), "Re-queued")
 
@@ -126,7 +130,7 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin):
     def requeue_stale(self, request: HttpRequest, queryset: QuerySet[QueueTask]) -> None:
         reason, force = self._reason(request, "stale claim re-queued in the admin")
         outcome = operations.requeue_stale(
-            self.model, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
+            self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
             force=force,
         )
         self._report(request, outcome, queryset.count(), "Re-queued")
@@ -139,12 +143,29 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin):
                               messages.ERROR)
             return
         outcome = operations.mark_failed(
-            self.model, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
+            self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
         )
         self._report(request, outcome, queryset.count(), "Marked failed")
 
 
-_TASK_ADMIN = {TaskKind.LEARNUPLET: ("learning", "learnuplet"), TaskKind.PREDUPLET: ("predictions", "preduplet")}
+@functools.cache
+def _task_models() -> dict[str, type[QueueTask]]:
+    """The installed task models by kind: `tasks` imports none of the apps that own them."""
+    return {m.kind: m for m in apps.get_models() if issubclass(m, QueueTask)}
+
+
+class KindFilter(admin.SimpleListFilter):
+    """The kinds of the installed task models (a filter over the field's values would scan
+    the whole event table for them)."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> list[tuple[str, str]]:
+        return [(kind, kind) for kind in sorted(_task_models())]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[TaskEvent]) -> QuerySet[TaskEvent]:
+        return queryset.filter(kind=self.value()) if self.value() else queryset
 
 
 @admin.register(TaskEvent)
@@ -154,7 +175,7 @@ class TaskEventAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin):
     list_display = ("id", "at", "kind", "task_link", "from_status", "to_status", "attempt", "worker", "actor",
                     "reason")
     list_display_links = ("id",)
-    list_filter = ("kind", "to_status", "from_status")
+    list_filter = (KindFilter, "to_status", "from_status")
     uuid_search_fields = ("task", "worker")
     search_help_text = "A task or worker UUID (exact)."
     ordering = ("-id",)
@@ -168,6 +189,5 @@ class TaskEventAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="task", ordering="task")
     def task_link(self, event: TaskEvent) -> SafeString:
-        app, model = _TASK_ADMIN[TaskKind(event.kind)]
-        url = reverse(f"admin:{app}_{model}_change", args=[event.task])
-        return format_html('<a href="{}">{}</a>', url, event.task)
+        model = _task_models().get(event.kind)
+        return change_link(model, event.task) if model is not None else str(event.task)

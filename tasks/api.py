@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from accounts.permissions import WorkerWrites
 from accounts.roles import actor_name, sees_test_data, worker_of
 from tasks import queue
+from tasks.lifecycle import Lifecycle
 from tasks.models import QueueTask, Status
 
 
@@ -45,7 +46,7 @@ def _whole(serializer_class: type[serializers.Serializer]) -> serializers.Serial
 class QueueActionsMixin:
     """Worker protocol over a QueueTask model, one implementation for both task kinds."""
 
-    queue_model: type[QueueTask]
+    lifecycle: Lifecycle
     result_serializer_class: type[ResultSerializer]
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> QueueTask:
@@ -63,7 +64,7 @@ class QueueActionsMixin:
     @action(detail=False, methods=["post"], url_path="claim", url_name="claim-next",
             permission_classes=[WorkerWrites])
     def claim_next(self, request: Request) -> Response:
-        task = queue.claim_next(self.queue_model, worker=worker_of(request.user), actor=actor_name(request.user))
+        task = self.lifecycle.claim_next(worker=worker_of(request.user), actor=actor_name(request.user))
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return self._task_response(task)
@@ -71,8 +72,7 @@ class QueueActionsMixin:
     @extend_schema(request=None)
     @action(detail=True, methods=["post"], url_path="claim", permission_classes=[WorkerWrites])
     def claim(self, request: Request, pk: str) -> Response:
-        task = queue.claim(self.queue_model, uuid.UUID(pk), worker=worker_of(request.user),
-                           actor=actor_name(request.user))
+        task = self.lifecycle.claim(uuid.UUID(pk), worker=worker_of(request.user), actor=actor_name(request.user))
         return self._task_response(task)
 
     @extend_schema(request=AttemptSerializer, responses={200: LeaseSerializer})
@@ -80,7 +80,7 @@ class QueueActionsMixin:
     def heartbeat(self, request: Request, pk: str) -> Response:
         body = AttemptSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        task = queue.heartbeat(self.queue_model, uuid.UUID(pk), worker=worker_of(request.user),
+        task = queue.heartbeat(self.lifecycle.model, uuid.UUID(pk), worker=worker_of(request.user),
                                attempt=body.validated_data["attempt"])
         return Response(LeaseSerializer(task).data)
 

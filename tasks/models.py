@@ -1,11 +1,14 @@
-"""What learnuplets and preduplets share: a status machine worked by leased claims.
+"""What queued tasks share: a status machine worked by leased claims, and its history.
 
-`QueueTask` is abstract; each concrete task table lives in its own app. Every status
+`QueueTask` is abstract; each concrete task table lives in the app that owns its
+lifecycle. `TRANSITIONS` is the status machine, the one place that says which changes of
+status exist; `tasks.queue` checks every statement it builds against it. Every status
 change of any task is appended to `TaskEvent`.
 """
 
-from collections.abc import Sequence
-from uuid import uuid4
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Final
 
 from django.db import models
 
@@ -22,30 +25,66 @@ ENDED = (Status.DONE, Status.FAILED)
 ACTIVE = (Status.WAITING, Status.TODO, Status.PENDING)
 
 
-class TaskKind(models.TextChoices):
-    LEARNUPLET = "learnuplet"
-    PREDUPLET = "preduplet"
+@dataclass(frozen=True)
+class Move:
+    """The statuses an action takes tasks from, and those it may take them to."""
+
+    sources: frozenset[str]
+    targets: frozenset[str]
+
+
+def _move(sources: tuple[str, ...], targets: tuple[str, ...]) -> Move:
+    return Move(frozenset(sources), frozenset(targets))
+
+
+# The status machine: every action of `tasks.queue` that changes a status, from where to
+# where. A change that is not here cannot be made: `queue` refuses to build it.
+TRANSITIONS: Final[Mapping[str, Move]] = {
+    # New tasks: todo, or waiting for the task before them in their chain.
+    "create": _move((), (Status.TODO, Status.WAITING)),
+    # A worker takes the oldest todo task, or a named one.
+    "claim": _move((Status.TODO,), (Status.PENDING,)),
+    # The worker holding the claim reports.
+    "finish": _move((Status.PENDING,), (Status.DONE, Status.FAILED)),
+    # A lease ran out: back to the queue, or failed once out of attempts.
+    "expire": _move((Status.PENDING,), (Status.TODO, Status.FAILED)),
+    # The task before it in its chain has ended.
+    "release": _move((Status.WAITING,), (Status.TODO,)),
+    # Operators: failed or stale tasks back to run (waiting while their chain is not ready).
+    "requeue": _move((Status.FAILED, Status.PENDING), (Status.TODO, Status.WAITING)),
+    # Operators: fail active tasks by hand.
+    "fail": _move(ACTIVE, (Status.FAILED,)),
+}
+
+# Every (from, to) pair some action makes; "" is "no status yet" (creation).
+ALLOWED: Final[frozenset[tuple[str, str]]] = frozenset(
+    (source, target)
+    for move in TRANSITIONS.values()
+    for source in (move.sources or {""})
+    for target in move.targets
+)
 
 
 class QueueTask(models.Model):
-    # Set on each concrete model: which TaskKind it is and which column records the end.
-    kind: str
-    ended_field: str
+    # Set on each concrete model: its kind (the name in events, logs and metrics) and the
+    # column that records when it ended.
+    kind: ClassVar[str]
+    ended_field: ClassVar[str]
+    # A task that belongs to a chain: (the parent foreign key, the position in the chain).
+    # The task at position n + 1 waits until the one at n has ended; the parent's row is
+    # the lock of its chain.
+    chain: ClassVar[tuple[str, str] | None] = None
 
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.TODO)
     worker = models.UUIDField(null=True, blank=True, db_index=True)
-    attempt = models.PositiveIntegerField(default=0, help_text="Claims so far.")
+    attempt = models.PositiveIntegerField(default=0, db_default=0, help_text="Claims so far.")
     queued_at = models.DateTimeField(
         null=True, blank=True, help_text="When it last became todo: claims take the oldest first."
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-
-    @classmethod
-    def on_ended(cls, tasks: Sequence["QueueTask"]) -> None:
-        """Called in the same transaction after `tasks` end (done or failed for good)."""
+    last_error = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         abstract = True
@@ -79,7 +118,7 @@ class QueueTask(models.Model):
 class TaskEvent(models.Model):
     """Append-only history of every status change of every task."""
 
-    kind = models.CharField(max_length=16, choices=TaskKind.choices)
+    kind = models.CharField(max_length=16, help_text="The task's kind: learnuplet, preduplet.")
     task = models.UUIDField()
     from_status = models.CharField(max_length=8, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=8, choices=Status.choices)

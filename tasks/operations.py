@@ -1,49 +1,34 @@
-"""What operators do to tasks: re-queue failed ones, re-queue stale claims, fail tasks by hand.
+"""What operators do to tasks, for any kind: re-queue failed ones, re-queue stale claims,
+fail tasks by hand; and the figures they look at.
 
-The management commands and the admin actions call these and nothing else. Every change
-goes through `tasks.queue` (`requeue`, `transition`): the rows are locked and `where` is
-evaluated again on their current versions, so a run is safe while workers claim and
-report, and running it twice changes nothing the second time. Each task changed gets one
-TaskEvent row with the operator's name and reason.
+The management commands and the admin actions call these with the lifecycle of the kind
+of task (`tasks.lifecycle.Lifecycle`), which does each change through `tasks.queue`: the
+rows are locked and `where` is evaluated again on their current versions, so a run is
+safe while workers claim and report, and running it twice changes nothing the second
+time. Each task changed gets one TaskEvent row with the operator's name and reason.
 """
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import (
-    Case,
     CharField,
     Count,
     DateTimeField,
-    Exists,
+    Expression,
     ExpressionWrapper,
     Min,
-    OuterRef,
     Q,
     QuerySet,
     Value,
-    When,
 )
 from django.db.models.functions import Cast, Now
 
-from learning.models import Learnuplet
-from learning.services import lock_chains, release_next
-from predictions.models import Preduplet
-from problems.models import Algo, Problem
-from tasks.models import ACTIVE, ENDED, QueueTask, Status
-from tasks.queue import requeue, transition_rows
-
-KINDS: dict[str, tuple[type[QueueTask], ...]] = {
-    "learn": (Learnuplet,),
-    "pred": (Preduplet,),
-    "all": (Learnuplet, Preduplet),
-}
-
-# A learnuplet without a start model cannot run: it goes back to waiting for its chain.
-WAITING_UNLESS: dict[str, str] = {Learnuplet.kind: "model_start"}
+from tasks.lifecycle import Lifecycle, Requeued
+from tasks.models import ACTIVE, QueueTask, Status
 
 DEFAULT_BATCH = 5000
 
@@ -51,44 +36,7 @@ Progress = Callable[[int], None]
 
 
 class SelectionError(ValueError):
-    """The operator named something that does not exist or a window that is empty."""
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which tasks the operator means; every criterion given must hold."""
-
-    problem: uuid.UUID | None = None
-    algo: uuid.UUID | None = None
-    uuids: tuple[uuid.UUID, ...] = ()
-    since: datetime | None = None
-    before: datetime | None = None
-
-    def check(self) -> None:
-        if self.problem is not None and not Problem.objects.filter(pk=self.problem).exists():
-            raise SelectionError(f"no problem {self.problem}")
-        if self.algo is not None and not Algo.objects.filter(pk=self.algo).exists():
-            raise SelectionError(f"no algo {self.algo}")
-        if self.since is not None and self.before is not None and self.since >= self.before:
-            raise SelectionError(f"empty window: since {self.since.isoformat()} is not before {self.before.isoformat()}")
-
-    def where(self, model: type[QueueTask], *, time_field: str) -> Q:
-        q = Q()
-        if self.problem is not None:
-            q &= Q(problem_id=self.problem)
-        if self.algo is not None:
-            if model is Learnuplet:
-                q &= Q(algo_id=self.algo)
-            else:
-                # A preduplet belongs to an algo through the trained model it applies.
-                q &= Q(model__in=Learnuplet.objects.filter(algo_id=self.algo).values("model_end"))
-        if self.uuids:
-            q &= Q(pk__in=list(self.uuids))
-        if self.since is not None:
-            q &= Q(**{f"{time_field}__gte": self.since})
-        if self.before is not None:
-            q &= Q(**{f"{time_field}__lt": self.before})
-        return q
+    """The operator named something that does not exist, a window that is empty, or no reason."""
 
 
 @dataclass
@@ -114,15 +62,7 @@ def stale(older_than: timedelta | None = None) -> Q:
     return Q(status=Status.PENDING) & gone
 
 
-def _requeue_target(model: type[QueueTask]) -> Case | Value:
-    waiting_unless = WAITING_UNLESS.get(model.kind)
-    if waiting_unless is None:
-        return Value(Status.TODO, output_field=CharField())
-    return Case(When(**{f"{waiting_unless}__isnull": True}, then=Value(Status.WAITING)),
-                default=Value(Status.TODO), output_field=CharField())
-
-
-def _preview(model: type[QueueTask], where: Q, target: Case | Value) -> list[tuple[uuid.UUID, str]]:
+def _preview(model: type[QueueTask], where: Q, target: Expression) -> list[tuple[uuid.UUID, str]]:
     return list(model.objects.filter(where).annotate(_to=target).order_by("pk").values_list("pk", "_to"))
 
 
@@ -150,42 +90,8 @@ def _in_batches(
     return changed
 
 
-def _requeue(
-    model: type[QueueTask], where: Q, *, actor: str, reason: str, reset_attempts: bool,
-    released: list[uuid.UUID],
-) -> list[tuple[uuid.UUID, str]]:
-    """Inside a transaction: `requeue` the tasks, saying which went to todo and which to waiting."""
-    waiting_unless = WAITING_UNLESS.get(model.kind)
-    if waiting_unless is None:
-        moved = requeue(model, where=where, actor=actor, reason=reason, reset_attempts=reset_attempts)
-        return [(pk, Status.TODO) for pk in moved]
-    ready = requeue(model, where=where & Q(**{f"{waiting_unless}__isnull": False}), actor=actor,
-                    reason=reason, reset_attempts=reset_attempts, waiting_unless=waiting_unless)
-    unready = where & Q(**{f"{waiting_unless}__isnull": True})
-    # Lock the chains before looking at them, as release_next does: a predecessor
-    # finishing meanwhile would otherwise miss its successor (still failed in its
-    # snapshot) while we still see it running, and the successor would wait for ever.
-    lock_chains(Q(pk__in=model.objects.filter(unready).values("algo_id")))
-    waiting = requeue(model, where=unready, actor=actor, reason=reason, reset_attempts=reset_attempts,
-                      waiting_unless=waiting_unless)
-    if waiting:
-        released += _release_orphans(waiting)
-    return [(pk, Status.TODO) for pk in ready] + [(pk, Status.WAITING) for pk in waiting]
-
-
-def _release_orphans(waiting: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-    """Learnuplets put back to waiting whose previous rank has already ended: nothing else
-    would release them, so release them now, the way a finishing predecessor does."""
-    waiting_q = Learnuplet.objects.filter(pk__in=list(waiting))
-    successor = waiting_q.filter(algo_id=OuterRef("algo_id"), rank=OuterRef("rank") + 1)
-    ended = Learnuplet.objects.filter(
-        status__in=ENDED, algo_id__in=waiting_q.values("algo_id")
-    ).filter(Exists(successor))
-    return release_next(list(ended.only("algo_id", "rank")))
-
-
 def requeue_failed(
-    model: type[QueueTask],
+    tasks: Lifecycle,
     *,
     where: Q | None = None,
     actor: str,
@@ -195,15 +101,15 @@ def requeue_failed(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Failed tasks back to run: todo, or waiting for a learnuplet with no start model."""
+    """Failed tasks back to run: todo, or waiting while their chain is not ready."""
     where = (where or Q()) & Q(status=Status.FAILED)
-    return _requeue_run(model, where, Outcome(kind=model.kind, dry_run=dry_run), actor=actor,
+    return _requeue_run(tasks, where, Outcome(kind=tasks.model.kind, dry_run=dry_run), actor=actor,
                         reason=reason, reset_attempts=reset_attempts, batch_size=batch_size,
                         progress=progress)
 
 
 def requeue_stale(
-    model: type[QueueTask],
+    tasks: Lifecycle,
     *,
     where: Q | None = None,
     actor: str,
@@ -218,32 +124,33 @@ def requeue_stale(
     """Pending tasks whose worker is gone back to todo; live leases only with `force`."""
     where = where or Q()
     target = Q(status=Status.PENDING) if force else stale(older_than)
-    outcome = Outcome(kind=model.kind, dry_run=dry_run)
+    outcome = Outcome(kind=tasks.model.kind, dry_run=dry_run)
     if not force:
-        outcome.refused = model.objects.filter(where & Q(status=Status.PENDING) & ~target).count()
-    return _requeue_run(model, where & target, outcome, actor=actor, reason=reason,
+        outcome.refused = tasks.model.objects.filter(where & Q(status=Status.PENDING) & ~target).count()
+    return _requeue_run(tasks, where & target, outcome, actor=actor, reason=reason,
                         reset_attempts=reset_attempts, batch_size=batch_size, progress=progress)
 
 
 def _requeue_run(
-    model: type[QueueTask], where: Q, outcome: Outcome, *, actor: str, reason: str,
+    tasks: Lifecycle, where: Q, outcome: Outcome, *, actor: str, reason: str,
     reset_attempts: bool, batch_size: int | None, progress: Progress | None,
 ) -> Outcome:
     """Re-queue `where` (or only preview it for a dry run) and record it in `outcome`."""
     if outcome.dry_run:
-        outcome.changed = _preview(model, where, _requeue_target(model))
+        outcome.changed = _preview(tasks.model, where, tasks.requeue_target())
         return outcome
 
     def apply(q: Q) -> list[tuple[uuid.UUID, str]]:
-        return _requeue(model, q, actor=actor, reason=reason, reset_attempts=reset_attempts,
-                        released=outcome.released)
+        requeued: Requeued = tasks.requeue(q, actor=actor, reason=reason, reset_attempts=reset_attempts)
+        outcome.released += requeued.released
+        return requeued.changed
 
-    outcome.changed = _in_batches(model, where, apply, batch_size=batch_size, progress=progress)
+    outcome.changed = _in_batches(tasks.model, where, apply, batch_size=batch_size, progress=progress)
     return outcome
 
 
 def mark_failed(
-    model: type[QueueTask],
+    tasks: Lifecycle,
     *,
     where: Q | None = None,
     actor: str,
@@ -252,29 +159,22 @@ def mark_failed(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Fail active tasks by hand, as a worker's failed result would (the chain moves on).
+    """Fail active tasks by hand, as a worker's failed result would (a chain moves on).
 
     A worker still holding one of them gets 409 on its next heartbeat or result.
     """
     if not reason.strip():
         raise SelectionError("a reason is required to mark tasks failed")
     where = (where or Q()) & Q(status__in=ACTIVE)
-    outcome = Outcome(kind=model.kind, dry_run=dry_run)
+    outcome = Outcome(kind=tasks.model.kind, dry_run=dry_run)
     if dry_run:
-        outcome.changed = _preview(model, where, Value(Status.FAILED, output_field=CharField()))
+        outcome.changed = _preview(tasks.model, where, Value(Status.FAILED, output_field=CharField()))
         return outcome
 
     def apply(q: Q) -> list[tuple[uuid.UUID, str]]:
-        failed = transition_rows(
-            model, where=q, to=Status.FAILED,
-            values={model.ended_field: Now(), "lease_expires_at": None, "last_error": reason},
-            actor=actor, reason=reason,
-        )
-        if failed:
-            model.on_ended(failed)
-        return [(task.pk, Status.FAILED) for task in failed]
+        return [(pk, Status.FAILED) for pk in tasks.fail(q, actor=actor, reason=reason)]
 
-    outcome.changed = _in_batches(model, where, apply, batch_size=batch_size, progress=progress)
+    outcome.changed = _in_batches(tasks.model, where, apply, batch_size=batch_size, progress=progress)
     return outcome
 
 
@@ -302,9 +202,9 @@ def counts_by_status(model: type[QueueTask]) -> dict[str, int]:
     return counts
 
 
-def counts_by_problem(model: type[QueueTask]) -> list[dict[str, object]]:
-    """Counts by status per problem, and per algo for learnuplets (which have one)."""
-    keys = ["problem_id", "algo_id", "algo__name"] if model is Learnuplet else ["problem_id"]
+def counts_by_problem(model: type[QueueTask], *, per_algo: bool) -> list[dict[str, object]]:
+    """Counts by status per problem, and per algo (`per_algo`: the tasks have an `algo`)."""
+    keys = ["problem_id", "algo_id", "algo__name"] if per_algo else ["problem_id"]
     rows = model.objects.order_by().values(*keys, "status").annotate(n=Count("pk"))
     grouped: dict[tuple[object, ...], dict[str, object]] = {}
     for row in rows:

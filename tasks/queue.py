@@ -1,37 +1,41 @@
-"""State changes of queued tasks: claims, heartbeats, results, lease expiry, re-queues.
+"""The task queue's primitives: claims, heartbeats, results, lease expiry, re-queues,
+releases, and the event log.
 
-One implementation for learnuplets and preduplets. Every change of status goes through
-`transition`: one statement that locks the rows it changes, updates them and writes one
-event row per task, whatever the number of rows. Workers race on claims, so those lock
-with SKIP LOCKED; nothing reads a status and then writes it.
+One implementation for every QueueTask model; the apps that own the tasks (learning,
+predictions) compose these into their lifecycles. Each public function is a named action
+of the status machine (`tasks.models.TRANSITIONS`), and they are the only code that
+changes a status: every change is one statement that locks the rows it changes, updates
+them and writes one event row per task, whatever the number of rows. Workers race on
+claims, so those lock with SKIP LOCKED; nothing reads a status and then writes it.
 """
 
 import uuid
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Required, TypedDict, TypeVar, Unpack
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Field, Q, UUIDField
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Field, ForeignKey, Q, UUIDField
 from django.db.models.expressions import RawSQL
-from django.db.models.sql import UpdateQuery
 from django.db.models.functions import Now
+from django.db.models.sql import UpdateQuery
 
-from metrics import observe
-from orchestrator_site.sql import Param, fetch
-from tasks.models import QueueTask, Status, TaskEvent
+from orchestrator_site.errors import NotFoundError, StateConflict
+from tasks import observe
+from tasks._compiled import Param, fetch
+from tasks.models import TRANSITIONS, QueueTask, Status, TaskEvent
 
 T = TypeVar("T", bound=QueueTask)
 
 LEASE_EXPIRED = "lease expired"
 
 
-class TaskNotFound(Exception):
+class TaskNotFound(NotFoundError):
     """No task with that UUID (404)."""
 
 
-class TaskConflict(Exception):
+class TaskConflict(StateConflict):
     """The task is not in a state that allows this change now (409)."""
 
 
@@ -44,23 +48,27 @@ def lease_length(seconds: int | None = None) -> timedelta:
     return timedelta(seconds=seconds or settings.ORCHESTRATOR_LEASE_SECONDS)
 
 
-class Change(TypedDict, total=False):
-    """What a transition does; see `transition`."""
-
-    where: Required[Q]
-    to: Required[str]
-    values: dict[str, Any] | None
-    actor: Required[str]
-    reason: str
-    order_by: Sequence[str]
-    limit: int | None
-    skip_locked: bool
-    params: dict[str, Any] | None
-    key: Hashable | None
+_STATE_FIELDS = ("uuid", "status", "attempt", "worker")
 
 
-def transition(model: type[T], **change: Unpack[Change]) -> list[uuid.UUID]:
-    """Move the tasks matching `where` to status `to`, setting `values`; return their UUIDs.
+def _transition(
+    model: type[T],
+    action: str,
+    *,
+    where: Q,
+    to: str,
+    values: Mapping[str, Any] | None = None,
+    actor: str,
+    reason: str = "",
+    order_by: Sequence[str] = (),
+    limit: int | None = None,
+    skip_locked: bool = False,
+    params: dict[str, Any] | None = None,
+    key: Hashable | None = None,
+    whole_rows: bool = True,
+) -> list[T]:
+    """Move the tasks matching `where` and `action`'s source statuses to `to`, setting
+    `values`; return the moved tasks as they are now (no query to read them).
 
     One statement: a CTE picks and locks the rows (`FOR UPDATE`, skipping rows other
     transactions hold when `skip_locked`), so `where` is evaluated on the current row
@@ -69,34 +77,14 @@ def transition(model: type[T], **change: Unpack[Change]) -> list[uuid.UUID]:
     with follow-up work (a chain's release) runs both in one transaction.
 
     The hot paths give a `key` and write `where` and `values` with `Param`s bound from
-    `params`: the statement is then compiled once (see orchestrator_site.sql).
+    `params`: the statement is then compiled once (see tasks._compiled). Without
+    `whole_rows`, only the state fields are loaded.
     """
-    return [task.pk for task in _transition(model, whole_rows=False, **change)]
-
-
-def transition_rows(model: type[T], **change: Unpack[Change]) -> list[T]:
-    """`transition`, returning the moved tasks as they are now (no query to read them)."""
-    return _transition(model, whole_rows=True, **change)
-
-
-_STATE_FIELDS = ("uuid", "status", "attempt", "worker")
-
-
-def _transition(
-    model: type[T],
-    *,
-    where: Q,
-    to: str,
-    values: dict[str, Any] | None = None,
-    actor: str,
-    reason: str = "",
-    order_by: Sequence[str] = (),
-    limit: int | None = None,
-    skip_locked: bool = False,
-    params: dict[str, Any] | None = None,
-    key: Hashable | None = None,
-    whole_rows: bool,
-) -> list[T]:
+    move = TRANSITIONS[action]
+    if to not in move.targets:
+        raise ValueError(f"{action!r} cannot move a {model.kind} to {to!r}: see tasks.models.TRANSITIONS")
+    sources = sorted(move.sources)
+    from_status = Q(status=sources[0]) if len(sources) == 1 else Q(status__in=sources)
     # In the model's order: Model.from_db takes a partial row in that order.
     fields = [f for f in model._meta.concrete_fields if whole_rows or f.attname in _STATE_FIELDS]
 
@@ -104,7 +92,7 @@ def _transition(
         # of=self: lock only the task rows, never rows of tables a filter or ordering joins.
         picked = (
             model.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-            .filter(where)
+            .filter(from_status & where)
             .order_by(*order_by)
         )
         if limit is not None:
@@ -131,7 +119,7 @@ def _transition(
             """
         return sql, [*picked_params, *update_params, Param("kind"), Param("actor"), Param("reason")]
 
-    rows = fetch((model, key, whole_rows) if key is not None else None, build,
+    rows = fetch((model, action, to, key, whole_rows) if key is not None else None, build,
                  {**(params or {}), "kind": model.kind, "actor": actor, "reason": reason})
     if not rows:
         return []
@@ -178,32 +166,48 @@ def record_created(
                                actor=actor, reason=reason)
 
 
-def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
-    """Give back tasks whose lease ran out; fail those out of attempts. Returns the counts.
+class Expired(NamedTuple):
+    requeued: list[uuid.UUID]
+    failed: list[Any]  # the tasks that failed for good, whole
 
-    Called on every claim, so abandoned tasks return to the queue while workers poll,
-    without a cron job or an operator.
+
+def leases_expired(model: type[QueueTask]) -> bool:
+    """Whether some claim's lease has run out: one probe on the partial index of leases.
+
+    Every claim asks first, and almost always finds none: cheaper than the two locking
+    statements of `expire_leases`.
     """
-    expired = Q(status=Status.PENDING, lease_expires_at__lt=Now())
-    # Almost every claim finds nothing expired: one probe on the partial index of leases
-    # is cheaper than two locking statements.
-    if not _any_lease_expired(model):
-        return 0, 0
+    def build() -> tuple[str, list[Any]]:
+        probe = model.objects.filter(status=Status.PENDING, lease_expires_at__lt=Now()).order_by().values("pk")[:1]
+        return probe.query.sql_with_params()
+
+    return bool(fetch((model, "any lease expired"), build))
+
+
+def expire_leases(model: type[T]) -> Expired:
+    """Give back the tasks whose lease ran out; fail for good those out of attempts.
+
+    Run by the owning app before each claim, so abandoned tasks return to the queue while
+    workers poll, without a cron job or an operator; the app moves on what failed (a
+    chain's next rank) in the same transaction.
+    """
+    expired = Q(lease_expires_at__lt=Now())
     max_attempts = settings.ORCHESTRATOR_MAX_ATTEMPTS
     # No savepoint: inside a claim's transaction it would cost two round trips a claim
     # and buy nothing, as a failure here fails the claim anyway.
     with transaction.atomic(savepoint=False):
-        requeued = transition(
-            model,
+        requeued = _transition(
+            model, "expire",
             where=expired & Q(attempt__lt=max_attempts),
             to=Status.TODO,
             values={"worker": None, "lease_expires_at": None, "queued_at": Now()},
             actor="system",
             reason=LEASE_EXPIRED,
             skip_locked=True,
+            whole_rows=False,
         )
-        failed = transition_rows(
-            model,
+        failed = _transition(
+            model, "expire",
             where=expired & Q(attempt__gte=max_attempts),
             to=Status.FAILED,
             values={model.ended_field: Now(), "lease_expires_at": None, "last_error": LEASE_EXPIRED},
@@ -211,18 +215,8 @@ def expire_leases(model: type[QueueTask]) -> tuple[int, int]:
             reason=f"{LEASE_EXPIRED} after {max_attempts} attempts",
             skip_locked=True,
         )
-        if failed:
-            model.on_ended(failed)
         observe.expired(model.kind, requeued=len(requeued), failed=len(failed))
-    return len(requeued), len(failed)
-
-
-def _any_lease_expired(model: type[QueueTask]) -> bool:
-    def build() -> tuple[str, list[Any]]:
-        probe = model.objects.filter(status=Status.PENDING, lease_expires_at__lt=Now()).order_by().values("pk")[:1]
-        return probe.query.sql_with_params()
-
-    return bool(fetch((model, "any lease expired"), build))
+    return Expired([t.pk for t in requeued], failed)
 
 
 def _claim_values() -> dict[str, Any]:
@@ -240,17 +234,15 @@ def claim_next(model: type[T], *, worker: uuid.UUID, actor: str) -> T | None:
     """Claim the oldest todo task for `worker`, or return None when none is claimable.
 
     No transaction around it: the claim is one statement, and BEGIN and COMMIT would be
-    two of a claim's five round trips. Expired leases are given back first, in a
-    transaction of their own.
+    two of a claim's five round trips.
     """
-    expire_leases(model)
-    claimed = transition_rows(
-        model,
-        where=Q(status=Status.TODO),
+    claimed = _transition(
+        model, "claim",
+        where=Q(),
         to=Status.PENDING,
         values=_claim_values(),
         params={"worker": worker, "lease": lease_length()},
-        key="claim next",
+        key="next",
         actor=actor,
         order_by=("queued_at", "pk"),
         limit=1,
@@ -268,14 +260,13 @@ def claim(
 
     `lease_seconds` overrides ORCHESTRATOR_LEASE_SECONDS (2017 workers never heartbeat).
     """
-    expire_leases(model)
-    claimed = transition_rows(
-        model,
-        where=Q(pk=Param("pk", UUIDField()), status=Status.TODO),
+    claimed = _transition(
+        model, "claim",
+        where=Q(pk=Param("pk", UUIDField())),
         to=Status.PENDING,
         values=_claim_values(),
         params={"pk": pk, "worker": worker, "lease": lease_length(lease_seconds)},
-        key="claim",
+        key="named",
         actor=actor,
     )
     if not claimed:
@@ -287,7 +278,7 @@ def claim(
 
 @transaction.atomic
 def heartbeat(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, attempt: int) -> T:
-    """Renew the lease of the caller's current claim."""
+    """Renew the lease of the caller's current claim (the status stays pending)."""
     renewed = model.objects.filter(
         pk=pk, status=Status.PENDING, worker=worker, attempt=attempt
     ).update(heartbeat_at=Now(), lease_expires_at=Now() + lease_length())
@@ -297,7 +288,6 @@ def heartbeat(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, attempt: int)
     return model.objects.get(pk=pk)
 
 
-@transaction.atomic
 def finish(
     model: type[T],
     pk: uuid.UUID,
@@ -305,52 +295,54 @@ def finish(
     worker: uuid.UUID | None,
     attempt: int | None,
     status: str,
-    values: dict[str, Any],
+    values: Mapping[str, Any],
     error: str = "",
     actor: str,
     check: Callable[[T], None] | None = None,
-) -> T:
-    """Record the result of the caller's claim: `done` with `values`, or `failed`.
+) -> tuple[T, bool]:
+    """Record the result of the caller's claim: `done` with `values`, or `failed`. Return
+    the task and whether this call ended it.
 
     Fenced by worker and attempt: a worker whose lease expired and whose task was given
-    to another gets TaskConflict and changes nothing. The same result sent again is a
-    no-op. `worker`/`attempt` None skip the fence (2017 clients report without them).
-    `check` sees the task as the result left it; what it raises undoes the result.
+    to another gets TaskConflict and changes nothing. The same result sent again changes
+    nothing and returns the task as not ended by this call. `worker`/`attempt` None skip
+    the fence (2017 clients report without them). `check` sees the task as the result
+    left it; what it raises undoes the result. The caller's transaction, if any, holds
+    what it does next (no savepoint of its own: a failure fails the caller's whole work).
     """
-    assert status in (Status.DONE, Status.FAILED)
-    fence = Q(pk=Param("pk", UUIDField()), status=Status.PENDING)
+    fence = Q(pk=Param("pk", UUIDField()))
     if worker is not None:
         fence &= Q(worker=Param("worker", UUIDField()))
     if attempt is not None:
         fence &= Q(attempt=Param("attempt"))
     meta = model._meta
-    ended = transition_rows(
-        model,
-        where=fence,
-        to=status,
-        values={
-            **{name: Param(name, meta.get_field(name)) for name in values},
-            model.ended_field: Now(),
-            "lease_expires_at": None,
-            "last_error": Param("error"),
-        },
-        params={**values, "pk": pk, "worker": worker, "attempt": attempt, "error": error},
-        key=("finish", status, worker is None, attempt is None, tuple(values)),
-        actor=actor,
-        reason=error,
-    )
-    if ended:
-        if check is not None:
-            check(ended[0])
-        observe.finished(model.kind, status)
-        model.on_ended(ended)
-        return ended[0]
+    with transaction.atomic(savepoint=False):
+        ended = _transition(
+            model, "finish",
+            where=fence,
+            to=status,
+            values={
+                **{name: Param(name, meta.get_field(name)) for name in values},
+                model.ended_field: Now(),
+                "lease_expires_at": None,
+                "last_error": Param("error"),
+            },
+            params={**values, "pk": pk, "worker": worker, "attempt": attempt, "error": error},
+            key=(worker is None, attempt is None, tuple(values)),
+            actor=actor,
+            reason=error,
+        )
+        if ended:
+            if check is not None:
+                check(ended[0])
+            observe.finished(model.kind, status)
+            return ended[0], True
     try:
         task = model.objects.get(pk=pk)
     except model.DoesNotExist:
         raise TaskNotFound(f"no {model.kind} {pk}") from None
     if _is_same_result(task, worker=worker, attempt=attempt, status=status, values=values, error=error):
-        return task
+        return task, False
     raise TaskConflict(
         f"{model.kind} {pk} is {task.status} (attempt {task.attempt}); "
         f"this result for attempt {attempt} is not current"
@@ -363,7 +355,7 @@ def _is_same_result(
     worker: uuid.UUID | None,
     attempt: int | None,
     status: str,
-    values: dict[str, Any],
+    values: Mapping[str, Any],
     error: str,
 ) -> bool:
     if task.status != status or worker is None or attempt is None:
@@ -374,7 +366,7 @@ def _is_same_result(
 
 
 def _status_of(model: type[QueueTask], pk: uuid.UUID) -> str:
-    status = model.objects.filter(pk=pk).values_list("status", flat=True).first()
+    status: str | None = model.objects.filter(pk=pk).values_list("status", flat=True).first()
     if status is None:
         raise TaskNotFound(f"no {model.kind} {pk}")
     return status
@@ -384,35 +376,100 @@ def requeue(
     model: type[QueueTask],
     *,
     where: Q,
+    to: str = Status.TODO,
     actor: str,
     reason: str,
     reset_attempts: bool = False,
-    waiting_unless: str | None = None,
 ) -> list[uuid.UUID]:
-    """Put tasks matching `where` back to run; operator tools build `where`.
-
-    `waiting_unless` names a field: a task where it is null goes back to `waiting`
-    instead of `todo` (a learnuplet whose start model is not known yet).
-    """
+    """Put failed or pending tasks matching `where` back to `to`: todo, or waiting (a
+    chained task whose start is not known yet). Operator tools build `where`."""
     values: dict[str, Any] = {
         "worker": None,
         "lease_expires_at": None,
         model.ended_field: None,
-        "queued_at": Now(),
+        "queued_at": Now() if to == Status.TODO else None,
     }
     if reset_attempts:
         values["attempt"] = 0
-    moved: list[uuid.UUID] = []
-    with transaction.atomic():
-        if waiting_unless is None:
-            return transition(model, where=where, to=Status.TODO, values=values, actor=actor, reason=reason)
-        moved += transition(
-            model, where=where & Q(**{f"{waiting_unless}__isnull": False}),
-            to=Status.TODO, values=values, actor=actor, reason=reason,
-        )
-        moved += transition(
-            model, where=where & Q(**{f"{waiting_unless}__isnull": True}),
-            to=Status.WAITING, values={**values, "queued_at": None}, actor=actor, reason=reason,
-        )
-    return moved
+    moved = _transition(model, "requeue", where=where, to=to, values=values, actor=actor, reason=reason,
+                        whole_rows=False)
+    return [task.pk for task in moved]
 
+
+def fail(model: type[T], *, where: Q, actor: str, reason: str) -> list[T]:
+    """Fail active tasks matching `where` by hand, as a worker's failed result would.
+
+    A worker still holding one of them gets 409 on its next heartbeat or result.
+    """
+    return _transition(
+        model, "fail", where=where, to=Status.FAILED,
+        values={model.ended_field: Now(), "lease_expires_at": None, "last_error": reason},
+        actor=actor, reason=reason,
+    )
+
+
+def _chain_of(model: type[QueueTask]) -> "tuple[ForeignKey[Any, Any], Field[Any, Any]]":
+    if model.chain is None:
+        raise TypeError(f"{model.kind}s do not form chains")
+    parent, position = model.chain
+    fk = model._meta.get_field(parent)
+    assert isinstance(fk, ForeignKey)
+    return fk, model._meta.get_field(position)
+
+
+def lock_chains(model: type[QueueTask], where: Q) -> None:
+    """Lock the chains whose parents (rows of the chain's parent model) match `where`.
+
+    Whoever extends a chain or moves it on takes this lock first, so an append and a
+    release of one chain never interleave: a task appended as waiting while its
+    predecessor ends would otherwise be left waiting for ever.
+    """
+    fk, _ = _chain_of(model)
+    _lock(fk, where, key=None)
+
+
+def _lock(fk: "ForeignKey[Any, Any]", where: Q, *, key: Hashable | None, params: Mapping[str, Any] | None = None) -> None:
+    # In primary-key order, so two lockers never wait on each other. NO KEY UPDATE:
+    # exclusive between appends and releases, but does not block the KEY SHARE lock
+    # that inserting a task referencing the parent takes.
+    def build() -> tuple[str, Sequence[Any]]:
+        parents = fk.related_model._default_manager.select_for_update(no_key=True)
+        return parents.filter(where).order_by("pk").values_list("pk").query.sql_with_params()
+
+    fetch(key, build, params)
+
+
+def release(
+    model: type[T], after: Sequence[T], *, values: Mapping[str, Any], reason: str
+) -> list[uuid.UUID]:
+    """Lock the chains of the tasks `after` (which need only their chain fields loaded),
+    then make todo the waiting task next to each in its chain, setting `values`.
+
+    `values` must be the same expressions at every call for a model: the statement is
+    compiled once.
+    """
+    if not after:
+        return []
+    fk, position = _chain_of(model)
+    parents = [getattr(t, fk.attname) for t in after]
+    _lock(fk, Q(pk__in=RawSQL("SELECT unnest(%s::uuid[])", [Param("parents")])),
+          key=(model, "lock chains"), params={"parents": sorted(set(parents))})
+    qn = connection.ops.quote_name
+    successors = RawSQL(
+        f"SELECT t.uuid FROM {qn(model._meta.db_table)} t "
+        "JOIN unnest(%s::uuid[], %s::integer[]) AS s(parent, position) "
+        f"ON t.{qn(fk.column)} = s.parent AND t.{qn(position.column)} = s.position",
+        [Param("parents"), Param("positions")],
+    )
+    released = _transition(
+        model, "release",
+        where=Q(pk__in=successors),
+        to=Status.TODO,
+        values={**values, "queued_at": Now()},
+        params={"parents": parents, "positions": [getattr(t, position.attname) + 1 for t in after]},
+        key="next in chain",
+        actor="system",
+        reason=reason,
+        whole_rows=False,
+    )
+    return [task.pk for task in released]

@@ -3,6 +3,7 @@
 import uuid
 
 import factory
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from learning.models import Learnuplet
@@ -21,6 +22,9 @@ class ProblemFactory(factory.django.DjangoModelFactory):
     higher_is_better = True
 
 
+# A bare algo row: the test builds the tasks it needs (registering through the API, or
+# problems.services, generates the chain from the algo's post_save).
+@factory.django.mute_signals(post_save)
 class AlgoFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Algo

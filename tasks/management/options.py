@@ -1,4 +1,5 @@
-"""Arguments the operator commands share, parsed strictly: a bad value is a CommandError."""
+"""What operator commands share: arguments parsed strictly (a bad value is a CommandError),
+a progress line, and the report of an Outcome."""
 
 import argparse
 import getpass
@@ -11,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from tasks.operations import DEFAULT_BATCH, KINDS, Outcome, Selection, SelectionError
+from tasks.operations import Outcome
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -57,33 +58,6 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return value
-
-
-def add_selection_arguments(parser: argparse.ArgumentParser, *, time_field: str) -> None:
-    parser.add_argument("--kind", choices=list(KINDS), default="all",
-                        help="learnuplets, preduplets or both (default: all)")
-    parser.add_argument("--problem", type=a_uuid, help="only tasks of this problem")
-    parser.add_argument("--algo", type=a_uuid,
-                        help="only learnuplets of this algo, and preduplets applying a model it trained")
-    parser.add_argument("--uuid", type=a_uuid, action="append", default=[], dest="uuids",
-                        help="only this task (repeatable)")
-    parser.add_argument("--since", type=moment, help=f"{time_field} at or after: ISO date/time or '2h' (ago)")
-    parser.add_argument("--before", type=moment, help=f"{time_field} before: ISO date/time or '2h' (ago)")
-    parser.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
-    parser.add_argument("--reset-attempts", action="store_true", help="start the attempt count again at 0")
-    parser.add_argument("--reason", default="", help="recorded in each task's event history")
-    parser.add_argument("--batch-size", type=positive, default=DEFAULT_BATCH,
-                        help=f"tasks changed per transaction (default {DEFAULT_BATCH})")
-
-
-def selection_from(options: dict[str, Any]) -> Selection:
-    selection = Selection(problem=options["problem"], algo=options["algo"], uuids=tuple(options["uuids"]),
-                          since=options["since"], before=options["before"])
-    try:
-        selection.check()
-    except SelectionError as exc:
-        raise CommandError(str(exc)) from None
-    return selection
 
 
 def operator_name() -> str:

@@ -1,5 +1,5 @@
 """Load (issue 9): 64 concurrent claimants, each a thread with its own database connection
-calling tasks.queue.claim_next/finish, over a queue of learnuplets. Some claims are
+calling the learnuplet lifecycle (claim_next, report), over a queue of learnuplets. Some claims are
 abandoned (the worker "dies") and come back when their lease ends; a claimant starved of
 CPU past its lease is refused its result (409) and the task runs again. Afterwards every
 task is done exactly once, none is lost, and the event table holds exactly one claim per
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.db import connection
 
+from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from tasks import queue
 from tasks.models import Status, TaskEvent
@@ -77,7 +78,7 @@ def claimant(tally: Tally, start: threading.Barrier, tasks: int) -> None:
         start.wait()
         deadline = time.monotonic() + DEADLINE_SECONDS
         while time.monotonic() < deadline:
-            task = queue.claim_next(Learnuplet, worker=worker, actor="load")
+            task = LEARNUPLETS.claim_next(worker=worker, actor="load")
             if task is None:
                 # Abandoned claims come back once their lease ends: wait until all are done.
                 if Learnuplet.objects.filter(status=Status.DONE).count() == tasks:
@@ -92,8 +93,8 @@ def claimant(tally: Tally, start: threading.Barrier, tasks: int) -> None:
             if abandon:
                 continue
             try:
-                queue.finish(Learnuplet, task.pk, worker=worker, attempt=task.attempt, status=Status.DONE,
-                             values={"perf": 0.5}, actor="load")
+                LEARNUPLETS.report(task.pk, worker=worker, attempt=task.attempt, status=Status.DONE,
+                             perf=0.5, actor="load")
             except queue.TaskConflict:
                 with tally.lock:  # our lease ran out first: the task was given back
                     tally.lost.append((task.pk, task.attempt))

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from django.db import connection, transaction
 
+from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from problems.services import data_register
 from tasks import queue
@@ -20,12 +21,12 @@ def _pending_chain() -> Learnuplet:
     problem = ProblemFactory(size_train_dataset=1)
     algo = AlgoFactory(problem=problem)
     task = LearnupletFactory(algo=algo, rank=0)
-    return queue.claim(Learnuplet, task.pk, worker=uuid.uuid4(), actor="w")
+    return LEARNUPLETS.claim(task.pk, worker=uuid.uuid4(), actor="w")
 
 
 def _finish(task: Learnuplet) -> None:
-    queue.finish(Learnuplet, task.pk, worker=task.worker, attempt=task.attempt, status="done",
-                 values={"perf": 0.5, "train_perf": {}, "test_perf": {}}, actor="w")
+    LEARNUPLETS.report(task.pk, worker=task.worker, attempt=task.attempt, status="done",
+                 perf=0.5, train_perf={}, test_perf={}, actor="w")
 
 
 def _in_thread(target, *args):  # type: ignore[no-untyped-def]

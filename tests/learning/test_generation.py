@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from learning.models import Learnuplet
-from problems.models import Algo, Data
-from problems.signals import data_registered
+from problems.models import Algo, Data, DataUpload
+from django.db.models.signals import post_save
 from tests.helpers import API, create_problem, learnuplets, register_algo, register_data, uuids
 
 pytestmark = pytest.mark.django_db
@@ -186,16 +186,16 @@ def test_it_registers_nothing_when_generation_fails(uploader):
     register_algo(uploader, problem["uuid"])
     data = uuids(3)
 
-    def explode(**kwargs: object) -> int:
+    def explode(**kwargs: object) -> None:
         raise RuntimeError("generation failed")
 
-    data_registered.connect(explode, dispatch_uid="test-explode")
+    post_save.connect(explode, sender=DataUpload, dispatch_uid="test-explode")
     try:
         uploader.http.raise_request_exception = True
         with pytest.raises(RuntimeError):
             uploader.post(f"{API}/data/", {"uuid": data, "problems": [problem["uuid"]]})
     finally:
-        data_registered.disconnect(dispatch_uid="test-explode")
+        post_save.disconnect(sender=DataUpload, dispatch_uid="test-explode")
 
     assert not Data.objects.filter(pk__in=data).exists()
     assert not Learnuplet.objects.exists()

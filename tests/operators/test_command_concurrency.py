@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from tasks import queue
 from tasks.models import TaskEvent
@@ -36,7 +37,7 @@ def workers_running(report: Callable[[Learnuplet, uuid.UUID], None]) -> tuple[li
                 with budget_lock:
                     if next(budget, None) is None:
                         return
-                task = queue.claim_next(Learnuplet, worker=me, actor="w")
+                task = LEARNUPLETS.claim_next(worker=me, actor="w")
                 if task is not None:
                     report(task, me)
         except BaseException as exc:  # noqa: BLE001 (re-raised in the main thread)
@@ -72,7 +73,7 @@ def test_it_requeues_failed_tasks_while_workers_claim_and_fail_them():
     # Reporting `failed` also releases the next rank: the chain logic runs concurrently too.
 
     def fail(task: Learnuplet, me: uuid.UUID) -> None:
-        queue.finish(Learnuplet, task.pk, worker=me, attempt=task.attempt, status="failed", values={},
+        LEARNUPLETS.report(task.pk, worker=me, attempt=task.attempt, status="failed",
                      error="boom", actor="w")
 
     threads, errors = workers_running(fail)
@@ -97,7 +98,7 @@ def test_it_forces_stale_claims_back_while_workers_finish_them():
     def finish(task: Learnuplet, me: uuid.UUID) -> None:
         time.sleep(0.005)  # working on it: the operator's run has claims to take
         try:
-            queue.finish(Learnuplet, task.pk, worker=me, attempt=task.attempt, status="failed", values={},
+            LEARNUPLETS.report(task.pk, worker=me, attempt=task.attempt, status="failed",
                          error="boom", actor="w")
         except queue.TaskConflict:
             pass  # the operator took it back first: the fence refuses the result, as it should

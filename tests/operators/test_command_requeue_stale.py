@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from predictions.models import Preduplet
 from tasks import queue
@@ -126,8 +127,8 @@ def test_it_fences_off_the_worker_that_held_a_requeued_claim():
     run("--force")
 
     with pytest.raises(queue.TaskConflict):
-        queue.finish(Learnuplet, task.pk, worker=task.worker, attempt=1, status="done",
-                     values={"perf": 0.5}, actor="w")
+        LEARNUPLETS.report(task.pk, worker=task.worker, attempt=1, status="done",
+                     perf=0.5, actor="w")
 
 
 @pytest.mark.parametrize("args, message", [

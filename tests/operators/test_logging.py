@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from tasks import queue
 from tests.factories import LearnupletFactory
@@ -49,7 +50,7 @@ def test_it_logs_a_claim_as_one_json_object_with_task_from_to_and_worker(
     worker = uuid.uuid4()
 
     with django_capture_on_commit_callbacks(execute=True):
-        queue.claim_next(Learnuplet, worker=worker, actor="worker-7")
+        LEARNUPLETS.claim_next(worker=worker, actor="worker-7")
 
     [record] = records(json_lines)
     assert record["levelname"] == "INFO" and record["name"] == "orchestrator.tasks"
@@ -74,7 +75,7 @@ def test_it_logs_nothing_for_a_change_that_rolled_back(json_lines, django_captur
     LearnupletFactory()
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
-        queue.claim_next(Learnuplet, worker=uuid.uuid4(), actor="w")
+        LEARNUPLETS.claim_next(worker=uuid.uuid4(), actor="w")
         raise RuntimeError("rolled back")
 
     assert json_lines.getvalue() == ""

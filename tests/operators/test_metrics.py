@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from tasks import queue
 from tests.factories import LearnupletFactory, PredupletFactory
@@ -83,10 +84,10 @@ def test_it_counts_claims_results_and_expired_leases(operator, worker, django_ca
         first = worker.post("/api/v1/learnuplets/claim/").json()
         worker.post(f"/api/v1/learnuplets/{first['uuid']}/result/",
                     {"attempt": 1, "status": "failed", "error": "boom"})
-        second = queue.claim_next(Learnuplet, worker=worker.worker, actor="w")
+        second = LEARNUPLETS.claim_next(worker=worker.worker, actor="w")
         assert second is not None
         Learnuplet.objects.filter(pk=second.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-        queue.expire_leases(Learnuplet)
+        LEARNUPLETS.expire_leases()
     after = scrape(operator)
 
     def grew(name: str, **labels: str) -> float:
@@ -104,7 +105,7 @@ def test_it_does_not_count_a_claim_that_rolled_back(operator, worker, django_cap
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         try:
             with transaction.atomic():
-                queue.claim_next(Learnuplet, worker=worker.worker, actor="w")
+                LEARNUPLETS.claim_next(worker=worker.worker, actor="w")
                 raise RuntimeError("the request failed after claiming")
         except RuntimeError:
             pass

@@ -14,7 +14,7 @@ from django.db import connection, connections
 from django.db.models.sql import compiler
 from django.utils import timezone
 
-from orchestrator_site import sql
+from tasks import _compiled as sql
 from tests.factories import AlgoFactory, LearnupletFactory, PredupletFactory
 from tests.helpers import API
 

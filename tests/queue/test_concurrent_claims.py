@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
+from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from tasks import queue
 from tasks.models import TaskEvent
@@ -28,11 +29,11 @@ def test_it_hands_each_task_to_exactly_one_of_sixteen_concurrent_workers():
     def work(worker: uuid.UUID) -> None:
         try:
             start.wait()
-            while (task := queue.claim_next(Learnuplet, worker=worker, actor="w")) is not None:
+            while (task := LEARNUPLETS.claim_next(worker=worker, actor="w")) is not None:
                 with lock:
                     claims.append((task.pk, worker))
-                queue.finish(Learnuplet, task.pk, worker=worker, attempt=task.attempt,
-                             status="failed", values={}, error="", actor="w")
+                LEARNUPLETS.report(task.pk, worker=worker, attempt=task.attempt,
+                             status="failed", error="", actor="w")
         except BaseException as exc:  # noqa: BLE001 - reported to the main thread
             errors.append(exc)
         finally:

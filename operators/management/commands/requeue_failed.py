@@ -3,13 +3,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from operators.kinds import KINDS
+from operators.management.selection import add_selection_arguments, selection_from
 from tasks import operations
 from tasks.management.options import (
     Progress,
-    add_selection_arguments,
     operator_name,
     report,
-    selection_from,
 )
 
 
@@ -25,11 +25,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         selection = selection_from(options)
         reason = options["reason"] or "re-queued by requeue_failed"
-        for model in operations.KINDS[options["kind"]]:
-            progress = Progress(self, label=f"re-queued {model.kind}s", batch_size=options["batch_size"])
+        for tasks in KINDS[options["kind"]]:
+            progress = Progress(self, label=f"re-queued {tasks.model.kind}s", batch_size=options["batch_size"])
             outcome = operations.requeue_failed(
-                model,
-                where=selection.where(model, time_field=model.ended_field),
+                tasks,
+                where=selection.where(tasks, time_field=tasks.model.ended_field),
                 actor=operator_name(),
                 reason=reason,
                 reset_attempts=options["reset_attempts"],

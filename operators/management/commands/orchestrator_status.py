@@ -6,6 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from learning.models import Learnuplet
+from operators.kinds import KINDS
 from tasks import operations
 from tasks.management.options import duration
 from tasks.models import Status
@@ -45,12 +47,13 @@ class Command(BaseCommand):
     def collect(self, expiring_within: timedelta) -> dict[str, Any]:
         now = timezone.now()
         kinds: dict[str, Any] = {}
-        for model in operations.KINDS["all"]:
+        for tasks in KINDS["all"]:
+            model = tasks.model
             oldest = operations.oldest_todo(model)
             expired, expiring = operations.lease_counts(model, within=expiring_within)
             kinds[model.kind] = {
                 "totals": operations.counts_by_status(model),
-                "by_problem": operations.counts_by_problem(model),
+                "by_problem": operations.counts_by_problem(model, per_algo=model is Learnuplet),
                 "oldest_todo": None if oldest is None else {
                     "task": oldest.task, "queued_at": oldest.queued_at,
                     "age_seconds": (now - oldest.queued_at).total_seconds() if oldest.queued_at else None,

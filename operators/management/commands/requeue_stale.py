@@ -3,14 +3,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from operators.kinds import KINDS
+from operators.management.selection import add_selection_arguments, selection_from
 from tasks import operations
 from tasks.management.options import (
     Progress,
-    add_selection_arguments,
     duration,
     operator_name,
     report,
-    selection_from,
 )
 
 
@@ -30,11 +30,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         selection = selection_from(options)
         reason = options["reason"] or "re-queued by requeue_stale" + (" --force" if options["force"] else "")
-        for model in operations.KINDS[options["kind"]]:
-            progress = Progress(self, label=f"re-queued {model.kind}s", batch_size=options["batch_size"])
+        for tasks in KINDS[options["kind"]]:
+            progress = Progress(self, label=f"re-queued {tasks.model.kind}s", batch_size=options["batch_size"])
             outcome = operations.requeue_stale(
-                model,
-                where=selection.where(model, time_field="claimed_at"),
+                tasks,
+                where=selection.where(tasks, time_field="claimed_at"),
                 actor=operator_name(),
                 reason=reason,
                 older_than=options["older_than"],

@@ -2,8 +2,7 @@
 
 `tasks.queue` calls these at the points where things happen (a claim, a result, a lease
 sweep, every status change). They act only once the transaction commits, so a claim or
-result that rolls back is neither counted nor logged. This module imports nothing of the
-project, so the queue can import it without an import cycle.
+result that rolls back is neither counted nor logged.
 """
 
 import logging
@@ -16,8 +15,6 @@ from prometheus_client import Counter
 
 log = logging.getLogger("orchestrator.tasks")
 
-KINDS = ("learnuplet", "preduplet")
-
 # At most this many tasks are listed in one status-change log record; `count` has the
 # full number and the TaskEvent table has every row.
 LOG_MAX_TASKS = 1000
@@ -29,12 +26,15 @@ LEASES_EXPIRED = Counter(
     "Claims whose lease ran out, by what happened to the task (requeued or failed).",
     ["kind", "outcome"],
 )
-for _kind in KINDS:
-    CLAIMS.labels(_kind)
-    for _status in ("done", "failed"):
-        RESULTS.labels(_kind, _status)
-    for _outcome in ("requeued", "failed"):
-        LEASES_EXPIRED.labels(_kind, _outcome)
+
+
+def start_series(kind: str) -> None:
+    """Every series of a task kind from zero, so that a scrape shows it before its first event."""
+    CLAIMS.labels(kind)
+    for status in ("done", "failed"):
+        RESULTS.labels(kind, status)
+    for outcome in ("requeued", "failed"):
+        LEASES_EXPIRED.labels(kind, outcome)
 
 
 def claimed(kind: str, count: int = 1) -> None:

@@ -1,0 +1,74 @@
+"""The preduplet lifecycle: the queue's primitives as they are (a preduplet stands alone)."""
+
+import uuid
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError
+from django.db.models import CharField, Expression, Q, Value
+
+from learning.models import Learnuplet
+from orchestrator_site.fields import refuse_duplicates
+from predictions.models import Preduplet
+from tasks import queue
+from tasks.lifecycle import Requeued
+from tasks.models import Status
+
+
+class Preduplets:
+    """What the worker protocol, the admin and the operator commands do to preduplets."""
+
+    model = Preduplet
+
+    def expire_leases(self) -> None:
+        if queue.leases_expired(Preduplet):
+            queue.expire_leases(Preduplet)
+
+    def claim_next(self, *, worker: uuid.UUID, actor: str) -> Preduplet | None:
+        self.expire_leases()
+        return queue.claim_next(Preduplet, worker=worker, actor=actor)
+
+    def claim(
+        self, pk: uuid.UUID, *, worker: uuid.UUID, actor: str, lease_seconds: int | None = None
+    ) -> Preduplet:
+        self.expire_leases()
+        return queue.claim(Preduplet, pk, worker=worker, actor=actor, lease_seconds=lease_seconds)
+
+    def report(
+        self,
+        pk: uuid.UUID,
+        *,
+        worker: uuid.UUID | None,
+        attempt: int | None,
+        status: str,
+        prediction_storage_uuid: Sequence[uuid.UUID] = (),
+        error: str = "",
+        actor: str,
+    ) -> Preduplet:
+        """A worker's result: where the predictions are stored, or the failure."""
+        values: dict[str, object] = {}
+        if status == Status.DONE:
+            if not prediction_storage_uuid:
+                raise ValidationError({"prediction_storage_uuid": ["Required when status is done."]})
+            refuse_duplicates("prediction_storage_uuid", prediction_storage_uuid)
+            values = {"prediction_storage_uuid": list(prediction_storage_uuid)}
+        task, _ = queue.finish(Preduplet, pk, worker=worker, attempt=attempt, status=status, values=values,
+                               error=error, actor=actor)
+        return task
+
+    def requeue(self, where: Q, *, actor: str, reason: str, reset_attempts: bool) -> Requeued:
+        todo = queue.requeue(Preduplet, where=where, to=Status.TODO, actor=actor, reason=reason,
+                             reset_attempts=reset_attempts)
+        return Requeued([(pk, Status.TODO) for pk in todo], [])
+
+    def requeue_target(self) -> Expression:
+        return Value(Status.TODO, output_field=CharField())
+
+    def fail(self, where: Q, *, actor: str, reason: str) -> list[uuid.UUID]:
+        return [task.pk for task in queue.fail(Preduplet, where=where, actor=actor, reason=reason)]
+
+    def of_algo(self, algo: uuid.UUID) -> Q:
+        # A preduplet belongs to an algo through the trained model it applies.
+        return Q(model__in=Learnuplet.objects.filter(algo_id=algo).values("model_end"))
+
+
+PREDUPLETS = Preduplets()

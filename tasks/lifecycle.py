@@ -1,0 +1,47 @@
+"""What an app that owns a kind of task offers the shared tools (the worker protocol's
+views, the admin actions, the operator commands).
+
+Each app composes `tasks.queue`'s primitives into its own lifecycle object (for example
+`learning.lifecycle.LEARNUPLETS`) and hands it to those tools; `tasks` never imports the
+apps.
+"""
+
+import uuid
+from typing import NamedTuple, Protocol
+
+from django.db.models import Expression, Q
+
+from tasks.models import QueueTask
+
+
+class Requeued(NamedTuple):
+    """Tasks put back to run, each with its new status; and those released at once
+    because the task before them in their chain had already ended."""
+
+    changed: list[tuple[uuid.UUID, str]]
+    released: list[uuid.UUID]
+
+
+class Lifecycle(Protocol):
+    @property
+    def model(self) -> type[QueueTask]: ...
+
+    def claim_next(self, *, worker: uuid.UUID, actor: str) -> QueueTask | None:
+        """The oldest todo task, claimed for `worker`; None when none is claimable."""
+
+    def claim(
+        self, pk: uuid.UUID, *, worker: uuid.UUID, actor: str, lease_seconds: int | None = None
+    ) -> QueueTask:
+        """Claim the task `pk` for `worker` (TaskConflict unless it is todo)."""
+
+    def requeue(self, where: Q, *, actor: str, reason: str, reset_attempts: bool) -> Requeued:
+        """Put the tasks matching `where` back to run (inside the caller's transaction)."""
+
+    def requeue_target(self) -> Expression:
+        """The status `requeue` would give a task: what a dry run shows."""
+
+    def fail(self, where: Q, *, actor: str, reason: str) -> list[uuid.UUID]:
+        """Fail the active tasks matching `where` by hand (inside the caller's transaction)."""
+
+    def of_algo(self, algo: uuid.UUID) -> Q:
+        """The tasks that belong to `algo`."""
