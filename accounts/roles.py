@@ -3,10 +3,16 @@
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User as Account
 
 from accounts.models import ApiClient, Role
 
 User = AbstractBaseUser | AnonymousUser
+
+
+def account_of(user: User | None) -> Account | None:
+    """The caller's user row, or None for an anonymous caller: what `created_by` records."""
+    return user if isinstance(user, Account) else None
 
 
 def role_of(user: User) -> str | None:

@@ -35,7 +35,7 @@ def curve_of(problem: Problem) -> list[Series]:
         .values_list("algo_id", "algo__name", "rank", "perf")
     )
     return [
-        Series(algo=algo, name=name, points=[(rank, perf) for _, _, rank, perf in group])
+        Series(algo=algo, name=name, points=[(rank, perf) for _, _, rank, perf in group if perf is not None])  # done: has perf
         for (algo, name), group in groupby(rows, key=lambda r: (r[0], r[1]))
     ]
 

@@ -115,8 +115,9 @@ class Learnuplets:
         waiting = queue.requeue(Learnuplet, where=unready, to=Status.WAITING, actor=actor, reason=reason,
                                 reset_attempts=reset_attempts)
         released = _release_orphans(waiting) if waiting else []
-        return Requeued([(pk, Status.TODO) for pk in todo] + [(pk, Status.WAITING) for pk in waiting],
-                        released)
+        changed: list[tuple[uuid.UUID, str]] = [(pk, Status.TODO) for pk in todo]
+        changed += [(pk, Status.WAITING) for pk in waiting]
+        return Requeued(changed, released)
 
     def requeue_target(self) -> Expression:
         return Case(When(model_start__isnull=True, then=Value(Status.WAITING)),

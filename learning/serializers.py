@@ -1,3 +1,5 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from learning.models import Learnuplet
@@ -29,7 +31,7 @@ class LearnResultSerializer(ResultSerializer):
     test_perf = serializers.DictField(child=FiniteFloatField(), required=False, default=dict)
 
 
-class LeaderboardRowSerializer(serializers.Serializer):
+class LeaderboardRowSerializer(serializers.Serializer[Any]):
     algo = serializers.UUIDField()
     name = serializers.CharField()
     perf = serializers.FloatField(allow_null=True)

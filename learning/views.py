@@ -23,7 +23,7 @@ from tasks.api import QueueActionsMixin
     claim=extend_schema(responses={200: LearnupletSerializer, 409: OpenApiResponse(description="Not todo.")}),
     result=extend_schema(request=LearnResultSerializer, responses={200: LearnupletSerializer}),
 )
-class LearnupletViewSet(QueueActionsMixin, viewsets.ReadOnlyModelViewSet):
+class LearnupletViewSet(QueueActionsMixin, viewsets.ReadOnlyModelViewSet[Learnuplet]):
     queryset = Learnuplet.objects.all()
     # Reads need a role; an unserved write method by a worker answers 405, not 403.
     permission_classes = [WorkerWrites]

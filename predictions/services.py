@@ -1,11 +1,11 @@
 import uuid
 from collections.abc import Sequence
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.roles import User, account_of
 from learning.models import Learnuplet
 from learning.services import best_model_of_problem
 from predictions.models import Preduplet
@@ -21,7 +21,7 @@ def preduplet_request(
     problem: uuid.UUID,
     data: Sequence[uuid.UUID],
     model: uuid.UUID | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> Preduplet:
     """Ask for predictions on `data` with the problem's best trained model, or `model`."""
     target = Problem.objects.filter(pk=problem).first()
@@ -32,10 +32,10 @@ def preduplet_request(
         # Predictions on secret test data would let a client score itself against them.
         raise ValidationError({"data": ["test data of a problem cannot be predicted on"]})
     trained = Learnuplet.objects.filter(problem=target, status=Status.DONE)
-    if model is not None:
-        if not trained.filter(model_end=model).exists():
-            raise ValidationError({"model": [f"{model} is not a trained model of problem {problem}"]})
-        chosen = model
+    chosen: uuid.UUID | None = model
+    if chosen is not None:
+        if not trained.filter(model_end=chosen).exists():
+            raise ValidationError({"model": [f"{chosen} is not a trained model of problem {problem}"]})
     else:
         chosen = best_model_of_problem(target)
         if chosen is None:
@@ -49,7 +49,7 @@ def preduplet_request(
         model=chosen,
         status=Status.TODO,
         queued_at=timezone.now(),
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=account_of(user),
     )
     queue.record_created(Preduplet, [preduplet.pk], reason="prediction requested")
     return preduplet

@@ -8,16 +8,12 @@ post_save; `learning` receives it and generates the learnuplets in the same tran
 import uuid
 from collections.abc import Sequence
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
+from accounts.roles import User, account_of
 from orchestrator_site.fields import refuse_duplicates
 from problems.models import Algo, Data, DataUpload, Problem
-
-
-def _created_by(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
-    return user if user is not None and user.is_authenticated else None
 
 
 @transaction.atomic
@@ -28,7 +24,7 @@ def problem_create(
     size_train_dataset: int,
     higher_is_better: bool = True,
     pk: uuid.UUID | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> Problem:
     refuse_duplicates("test_dataset", test_dataset)
     problem = Problem(
@@ -37,7 +33,7 @@ def problem_create(
         test_dataset=test_dataset,
         size_train_dataset=size_train_dataset,
         higher_is_better=higher_is_better,
-        created_by=_created_by(user),
+        created_by=account_of(user),
     )
     try:
         with transaction.atomic():
@@ -70,11 +66,11 @@ def algo_register(
     problem: uuid.UUID,
     name: str,
     pk: uuid.UUID | None = None,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> tuple[Algo, int]:
     """Register an algo; return it and how many learnuplets were created for it."""
     (locked,) = _lock_problems([problem], field="problem")
-    algo = Algo(uuid=pk or uuid.uuid4(), problem=locked, name=name, created_by=_created_by(user))
+    algo = Algo(uuid=pk or uuid.uuid4(), problem=locked, name=name, created_by=account_of(user))
     # Its post_save generates the learnuplets, inside this savepoint: an IntegrityError is
     # a taken UUID only if an algo has it.
     try:
@@ -92,13 +88,13 @@ def data_register(
     *,
     uuids: Sequence[uuid.UUID],
     problems: Sequence[uuid.UUID],
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
 ) -> tuple[list[Data], int]:
     """Register data for problems, all or nothing; return the records and the learnuplets made."""
     refuse_duplicates("uuid", uuids)
     refuse_duplicates("problems", problems)
     _lock_problems(problems, field="problems")
-    upload = DataUpload(problems=list(problems), size=len(uuids), created_by=_created_by(user))
+    upload = DataUpload(problems=list(problems), size=len(uuids), created_by=account_of(user))
     records = _insert_data(uuids, problems, upload=upload)
     # Its post_save generates the learnuplets of the whole upload, its data now inserted.
     upload.save(force_insert=True)

@@ -29,14 +29,15 @@ class Param(Expression):
     the ORM would convert a constant (a dict into JSONB, a list into an array...).
     """
 
-    def __init__(self, name: str, output_field: Field | None = None) -> None:
+    def __init__(self, name: str, output_field: "Field[Any, Any] | None" = None) -> None:
         super().__init__(output_field=output_field)
         self.name = name
 
     def __repr__(self) -> str:
         return f"Param({self.name!r})"
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
+        # The Param itself goes in the parameters: `compiled` keeps it there, to bind.
         return "%s", [self]
 
 
@@ -50,7 +51,7 @@ class Statement:
         for param in self.params:
             if isinstance(param, Param):
                 value = values[param.name]
-                field = param._output_field_or_none
+                field = param._output_field_or_none  # type: ignore[attr-defined]  # Django's, not in the stubs
                 if field is not None and value is not None:
                     value = field.get_db_prep_value(value, connection, prepared=False)
                 bound.append(value)
@@ -110,7 +111,11 @@ def fetch(
 ) -> list[tuple[Any, ...]]:
     """Run the statement `build` makes (compiled once under `key`, or every time when the
     key is None) with `params`; return its rows."""
-    statement = compiled(key, build) if key is not None else Statement(*build())
+    if key is not None:
+        statement = compiled(key, build)
+    else:
+        sql, raw = build()
+        statement = Statement(sql, tuple(raw))
     return run(statement, params or {})
 
 
@@ -129,7 +134,7 @@ def run(statement: Statement, params: Mapping[str, Any]) -> list[tuple[Any, ...]
     db.ensure_connection()
     server_bound = psycopg.Cursor(db.connection)  # Django's own cursors bind client-side
     wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
-    with wrap(server_bound) as cursor:
+    with wrap(server_bound) as cursor:  # type: ignore[arg-type]  # any DB-API cursor will do: Django wraps it
         cursor.execute(statement.sql, statement.bind(params))
         # From psycopg's cursor itself: Django's wrapper, and `description` (which builds
         # a column object per column), cost more than the fetch.

@@ -18,13 +18,13 @@ from tasks.lifecycle import Lifecycle
 from tasks.models import QueueTask, Status
 
 
-class AttemptSerializer(serializers.Serializer):
+class AttemptSerializer(serializers.Serializer[dict[str, Any]]):
     """A worker's report body. DRF deep-copies declared fields for every instance (~0.2 ms
     a request); validating a body keeps no state in them, so a shallow copy will do."""
 
     attempt = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
 
@@ -33,12 +33,12 @@ class ResultSerializer(AttemptSerializer):
     error = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
 
 
-class LeaseSerializer(serializers.Serializer):
+class LeaseSerializer(serializers.Serializer[QueueTask]):
     lease_expires_at = serializers.DateTimeField()
 
 
 @functools.cache
-def _whole(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+def _whole(serializer_class: type[serializers.Serializer[Any]]) -> serializers.Serializer[Any]:
     """A serializer showing every field, shared: rendering keeps no state in it."""
     return serializer_class(context={"reveal_test_data": True})
 

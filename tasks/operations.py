@@ -63,7 +63,7 @@ def stale(older_than: timedelta | None = None) -> Q:
 
 
 def _preview(model: type[QueueTask], where: Q, target: Expression) -> list[tuple[uuid.UUID, str]]:
-    return list(model.objects.filter(where).annotate(_to=target).order_by("pk").values_list("pk", "_to"))
+    return list(model._default_manager.filter(where).annotate(_to=target).order_by("pk").values_list("pk", "_to"))
 
 
 def _in_batches(
@@ -80,7 +80,7 @@ def _in_batches(
     if batch_size is None:
         with transaction.atomic():
             return apply(where)
-    candidates = list(model.objects.filter(where).order_by().values_list("pk", flat=True))
+    candidates = list(model._default_manager.filter(where).order_by().values_list("pk", flat=True))
     changed: list[tuple[uuid.UUID, str]] = []
     for start in range(0, len(candidates), batch_size):
         with transaction.atomic():
@@ -126,7 +126,7 @@ def requeue_stale(
     target = Q(status=Status.PENDING) if force else stale(older_than)
     outcome = Outcome(kind=tasks.model.kind, dry_run=dry_run)
     if not force:
-        outcome.refused = tasks.model.objects.filter(where & Q(status=Status.PENDING) & ~target).count()
+        outcome.refused = tasks.model._default_manager.filter(where & Q(status=Status.PENDING) & ~target).count()
     return _requeue_run(tasks, where & target, outcome, actor=actor, reason=reason,
                         reset_attempts=reset_attempts, batch_size=batch_size, progress=progress)
 
@@ -185,7 +185,7 @@ def mark_failed(
 @dataclass(frozen=True)
 class Oldest:
     task: uuid.UUID
-    queued_at: datetime
+    queued_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ class FailureGroup:
 
 def counts_by_status(model: type[QueueTask]) -> dict[str, int]:
     counts = dict.fromkeys(Status.values, 0)
-    rows = model.objects.order_by().values_list("status").annotate(n=Count("pk"))
+    rows = model._default_manager.order_by().values_list("status").annotate(n=Count("pk"))
     counts.update({status: n for status, n in rows})
     return counts
 
@@ -205,7 +205,7 @@ def counts_by_status(model: type[QueueTask]) -> dict[str, int]:
 def counts_by_problem(model: type[QueueTask], *, per_algo: bool) -> list[dict[str, object]]:
     """Counts by status per problem, and per algo (`per_algo`: the tasks have an `algo`)."""
     keys = ["problem_id", "algo_id", "algo__name"] if per_algo else ["problem_id"]
-    rows = model.objects.order_by().values(*keys, "status").annotate(n=Count("pk"))
+    rows = model._default_manager.order_by().values(*keys, "status").annotate(n=Count("pk"))
     grouped: dict[tuple[object, ...], dict[str, object]] = {}
     for row in rows:
         key = tuple(row[k] for k in keys)
@@ -219,14 +219,14 @@ def counts_by_problem(model: type[QueueTask], *, per_algo: bool) -> list[dict[st
 
 def oldest_todo(model: type[QueueTask]) -> Oldest | None:
     # Reads the first entry of the claim index (status = 'todo', ordered by queued_at).
-    row = model.objects.filter(status=Status.TODO).order_by("queued_at", "pk").values_list("pk", "queued_at").first()
+    row = model._default_manager.filter(status=Status.TODO).order_by("queued_at", "pk").values_list("pk", "queued_at").first()
     return Oldest(*row) if row else None
 
 
 def lease_counts(model: type[QueueTask], *, within: timedelta) -> tuple[int, int]:
     """Pending tasks whose lease has run out (not swept yet), and those running out within `within`."""
     soon = ExpressionWrapper(Now() + Value(within), output_field=DateTimeField())
-    found = model.objects.filter(status=Status.PENDING).aggregate(
+    found = model._default_manager.filter(status=Status.PENDING).aggregate(
         expired=Count("pk", filter=Q(lease_expires_at__lt=Now())),
         expiring=Count("pk", filter=Q(lease_expires_at__gte=Now(), lease_expires_at__lt=soon)),
     )
@@ -235,7 +235,7 @@ def lease_counts(model: type[QueueTask], *, within: timedelta) -> tuple[int, int
 
 def _failed_since(model: type[QueueTask], since: timedelta) -> QuerySet[QueueTask]:
     start = ExpressionWrapper(Now() - Value(since), output_field=DateTimeField())
-    return model.objects.filter(status=Status.FAILED, **{f"{model.ended_field}__gte": start}).order_by()
+    return model._default_manager.filter(status=Status.FAILED, **{f"{model.ended_field}__gte": start}).order_by()
 
 
 def failure_count(model: type[QueueTask], *, since: timedelta) -> int:

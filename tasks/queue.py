@@ -10,9 +10,9 @@ claims, so those lock with SKIP LOCKED; nothing reads a status and then writes i
 """
 
 import uuid
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -39,7 +39,7 @@ class TaskConflict(StateConflict):
     """The task is not in a state that allows this change now (409)."""
 
 
-def lease_end() -> ExpressionWrapper:
+def lease_end() -> "ExpressionWrapper[Any]":
     """When a lease taken now runs out; binds the `lease` parameter (a timedelta)."""
     return ExpressionWrapper(Now() + Param("lease", DurationField()), output_field=DateTimeField())
 
@@ -91,19 +91,20 @@ def _transition(
     def build() -> tuple[str, list[Any]]:
         # of=self: lock only the task rows, never rows of tables a filter or ordering joins.
         picked = (
-            model.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+            model._default_manager.select_for_update(skip_locked=skip_locked, of=("self",))
             .filter(from_status & where)
             .order_by(*order_by)
         )
         if limit is not None:
             picked = picked[:limit]
         picked_sql, picked_params = picked.values_list("pk", "status").query.sql_with_params()
-        update = model.objects.filter(pk__in=RawSQL("SELECT uuid FROM picked", [])).query.chain(UpdateQuery)
+        update = cast(UpdateQuery, model._default_manager.filter(pk__in=RawSQL("SELECT uuid FROM picked", []))
+                      .query.chain(UpdateQuery))
         update.add_update_values({"status": to, **(values or {})})
         update_sql, update_params = update.get_compiler(connection=connection).as_sql()
         table = connection.ops.quote_name(model._meta.db_table)
         events = connection.ops.quote_name(TaskEvent._meta.db_table)
-        returning = ", ".join(f"{table}.{connection.ops.quote_name(f.column)}" for f in fields)
+        returning = ", ".join(f"{table}.{connection.ops.quote_name(_column(f))}" for f in fields)
         # MATERIALIZED: the picked rows are read once, so LIMIT with SKIP LOCKED cannot
         # pick different rows for the UPDATE and for the events. A data-modifying CTE
         # runs to completion whether or not the main query reads it.
@@ -132,7 +133,18 @@ def _transition(
     return tasks
 
 
-def _load(model: type[T], fields: Sequence[Field], rows: Sequence[Sequence[Any]]) -> list[T]:
+def _column(field: "Field[Any, Any]") -> str:
+    assert field.column is not None, field  # every concrete field has a column
+    return field.column
+
+
+def _field(model: type[QueueTask], name: str) -> "Field[Any, Any]":
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field), name  # a column, not a reverse relation
+    return field
+
+
+def _load(model: type[T], fields: "Sequence[Field[Any, Any]]", rows: Sequence[Sequence[Any]]) -> list[T]:
     """Model instances from raw rows of `fields`' columns, converted as the ORM would."""
     names = [f.attname for f in fields]
     converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
@@ -177,8 +189,8 @@ def leases_expired(model: type[QueueTask]) -> bool:
     Every claim asks first, and almost always finds none: cheaper than the two locking
     statements of `expire_leases`.
     """
-    def build() -> tuple[str, list[Any]]:
-        probe = model.objects.filter(status=Status.PENDING, lease_expires_at__lt=Now()).order_by().values("pk")[:1]
+    def build() -> tuple[str, Sequence[Any]]:
+        probe = model._default_manager.filter(status=Status.PENDING, lease_expires_at__lt=Now()).order_by().values("pk")[:1]
         return probe.query.sql_with_params()
 
     return bool(fetch((model, "any lease expired"), build))
@@ -279,13 +291,13 @@ def claim(
 @transaction.atomic
 def heartbeat(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, attempt: int) -> T:
     """Renew the lease of the caller's current claim (the status stays pending)."""
-    renewed = model.objects.filter(
+    renewed = model._default_manager.filter(
         pk=pk, status=Status.PENDING, worker=worker, attempt=attempt
     ).update(heartbeat_at=Now(), lease_expires_at=Now() + lease_length())
     if not renewed:
         _status_of(model, pk)
         raise TaskConflict(f"this worker's claim (attempt {attempt}) on {model.kind} {pk} is not current")
-    return model.objects.get(pk=pk)
+    return model._default_manager.get(pk=pk)
 
 
 def finish(
@@ -315,14 +327,13 @@ def finish(
         fence &= Q(worker=Param("worker", UUIDField()))
     if attempt is not None:
         fence &= Q(attempt=Param("attempt"))
-    meta = model._meta
     with transaction.atomic(savepoint=False):
         ended = _transition(
             model, "finish",
             where=fence,
             to=status,
             values={
-                **{name: Param(name, meta.get_field(name)) for name in values},
+                **{name: Param(name, _field(model, name)) for name in values},
                 model.ended_field: Now(),
                 "lease_expires_at": None,
                 "last_error": Param("error"),
@@ -338,7 +349,7 @@ def finish(
             observe.finished(model.kind, status)
             return ended[0], True
     try:
-        task = model.objects.get(pk=pk)
+        task = model._default_manager.get(pk=pk)
     except model.DoesNotExist:
         raise TaskNotFound(f"no {model.kind} {pk}") from None
     if _is_same_result(task, worker=worker, attempt=attempt, status=status, values=values, error=error):
@@ -366,7 +377,7 @@ def _is_same_result(
 
 
 def _status_of(model: type[QueueTask], pk: uuid.UUID) -> str:
-    status: str | None = model.objects.filter(pk=pk).values_list("status", flat=True).first()
+    status: str | None = model._default_manager.filter(pk=pk).values_list("status", flat=True).first()
     if status is None:
         raise TaskNotFound(f"no {model.kind} {pk}")
     return status
@@ -414,7 +425,7 @@ def _chain_of(model: type[QueueTask]) -> "tuple[ForeignKey[Any, Any], Field[Any,
     parent, position = model.chain
     fk = model._meta.get_field(parent)
     assert isinstance(fk, ForeignKey)
-    return fk, model._meta.get_field(position)
+    return fk, _field(model, position)
 
 
 def lock_chains(model: type[QueueTask], where: Q) -> None:
@@ -458,7 +469,7 @@ def release(
     successors = RawSQL(
         f"SELECT t.uuid FROM {qn(model._meta.db_table)} t "
         "JOIN unnest(%s::uuid[], %s::integer[]) AS s(parent, position) "
-        f"ON t.{qn(fk.column)} = s.parent AND t.{qn(position.column)} = s.position",
+        f"ON t.{qn(_column(fk))} = s.parent AND t.{qn(_column(position))} = s.position",
         [Param("parents"), Param("positions")],
     )
     released = _transition(
