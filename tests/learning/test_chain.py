@@ -1,5 +1,7 @@
 """Moving a chain forward on the best model (issue 3)."""
 
+from typing import Any
+
 import pytest
 
 from tests.helpers import claim, create_problem, learnuplets, register_algo, register_data, report_done, report_failed, uuids
@@ -7,7 +9,7 @@ from tests.helpers import claim, create_problem, learnuplets, register_algo, reg
 pytestmark = pytest.mark.django_db
 
 
-def _chain_of(uploader, *, length: int, higher_is_better: bool = True) -> dict:  # type: ignore[no-untyped-def]
+def _chain_of(uploader, *, length: int, higher_is_better: bool = True) -> dict[str, Any]:
     problem = create_problem(uploader, size=1, higher_is_better=higher_is_better)
     register_data(uploader, [problem["uuid"]], uuids(length))
     return register_algo(uploader, problem["uuid"])

@@ -18,9 +18,9 @@ from tests.factories import AlgoFactory, LearnupletFactory, ProblemFactory
 
 
 def _pending_chain() -> Learnuplet:
-    problem = ProblemFactory(size_train_dataset=1)
-    algo = AlgoFactory(problem=problem)
-    task = LearnupletFactory(algo=algo, rank=0)
+    problem = ProblemFactory.create(size_train_dataset=1)
+    algo = AlgoFactory.create(problem=problem)
+    task = LearnupletFactory.create(algo=algo, rank=0)
     return LEARNUPLETS.claim(task.pk, worker=uuid.uuid4(), actor="w")
 
 
@@ -29,7 +29,7 @@ def _finish(task: Learnuplet) -> None:
                  perf=0.5, train_perf={}, test_perf={}, actor="w")
 
 
-def _in_thread(target, *args):  # type: ignore[no-untyped-def]
+def _in_thread(target, *args):
     errors: list[BaseException] = []
 
     def run() -> None:

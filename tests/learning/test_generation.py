@@ -212,7 +212,7 @@ def test_it_records_a_creation_event_per_learnuplet(uploader):
     assert sorted(events) == [("", "todo"), ("", "waiting"), ("", "waiting")]
 
 
-def _queries(fn) -> int:  # type: ignore[no-untyped-def]
+def _queries(fn) -> int:
     with CaptureQueriesContext(connection) as ctx:
         fn()
     return len(ctx.captured_queries)

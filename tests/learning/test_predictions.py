@@ -12,17 +12,17 @@ from tests.helpers import API, uuids
 pytestmark = pytest.mark.django_db
 
 
-def trained(algo, perf: float | None, status: str = "done", **fields):  # type: ignore[no-untyped-def]
-    return LearnupletFactory(algo=algo, status=status, perf=perf, **fields)
+def trained(algo, perf: float | None, status: str = "done", **fields):
+    return LearnupletFactory.create(algo=algo, status=status, perf=perf, **fields)
 
 
-def request_prediction(caller, problem, **body):  # type: ignore[no-untyped-def]
+def request_prediction(caller, problem, **body):
     return caller.post(f"{API}/preduplets/", {"problem": str(problem.pk), "data": uuids(1)[0], **body})
 
 
 def test_it_predicts_with_the_best_model_across_algos(uploader):
-    problem = ProblemFactory(higher_is_better=True)
-    a, b = AlgoFactory(problem=problem), AlgoFactory(problem=problem)
+    problem = ProblemFactory.create(higher_is_better=True)
+    a, b = AlgoFactory.create(problem=problem), AlgoFactory.create(problem=problem)
     trained(a, 0.6)
     best = trained(b, 0.9)
     trained(b, 0.7)
@@ -34,8 +34,8 @@ def test_it_predicts_with_the_best_model_across_algos(uploader):
 
 
 def test_it_predicts_with_the_lowest_perf_when_lower_is_better(uploader):
-    problem = ProblemFactory(higher_is_better=False)
-    a, b = AlgoFactory(problem=problem), AlgoFactory(problem=problem)
+    problem = ProblemFactory.create(higher_is_better=False)
+    a, b = AlgoFactory.create(problem=problem), AlgoFactory.create(problem=problem)
     best = trained(a, 0.1)
     trained(b, 0.5)
 
@@ -45,8 +45,8 @@ def test_it_predicts_with_the_lowest_perf_when_lower_is_better(uploader):
 
 
 def test_it_ignores_failed_and_unfinished_tasks(uploader):
-    problem = ProblemFactory()
-    algo = AlgoFactory(problem=problem)
+    problem = ProblemFactory.create()
+    algo = AlgoFactory.create(problem=problem)
     best = trained(algo, 0.2)
     trained(algo, 0.99, status="failed")
     trained(algo, None, status="pending", worker=uuid.uuid4(), lease_expires_at="2100-01-01T00:00:00Z")
@@ -58,9 +58,9 @@ def test_it_ignores_failed_and_unfinished_tasks(uploader):
 
 
 def test_it_ignores_models_of_other_problems(uploader):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.1)
-    trained(AlgoFactory(), 0.99)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.1)
+    trained(AlgoFactory.create(), 0.99)
 
     r = request_prediction(uploader, problem)
 
@@ -68,8 +68,8 @@ def test_it_ignores_models_of_other_problems(uploader):
 
 
 def test_it_uses_an_explicitly_named_trained_model(uploader):
-    problem = ProblemFactory()
-    algo = AlgoFactory(problem=problem)
+    problem = ProblemFactory.create()
+    algo = AlgoFactory.create(problem=problem)
     chosen = trained(algo, 0.1)
     trained(algo, 0.9)
 
@@ -81,13 +81,13 @@ def test_it_uses_an_explicitly_named_trained_model(uploader):
 
 @pytest.mark.parametrize("which", ["random", "untrained", "other problem"])
 def test_it_rejects_a_model_that_is_not_a_trained_model_of_the_problem(uploader, which):
-    problem = ProblemFactory()
-    algo = AlgoFactory(problem=problem)
+    problem = ProblemFactory.create()
+    algo = AlgoFactory.create(problem=problem)
     trained(algo, 0.5)
     model = {
         "random": lambda: uuid.uuid4(),
         "untrained": lambda: trained(algo, None, status="todo").model_end,
-        "other problem": lambda: trained(AlgoFactory(), 0.5).model_end,
+        "other problem": lambda: trained(AlgoFactory.create(), 0.5).model_end,
     }[which]()
 
     r = request_prediction(uploader, problem, model=str(model))
@@ -98,8 +98,8 @@ def test_it_rejects_a_model_that_is_not_a_trained_model_of_the_problem(uploader,
 
 
 def test_it_says_when_the_problem_has_no_trained_model(uploader):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), None, status="todo")
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), None, status="todo")
 
     r = request_prediction(uploader, problem)
 
@@ -116,8 +116,8 @@ def test_it_rejects_an_unknown_problem(uploader):
 
 @pytest.mark.parametrize("data", [[], "not-a-uuid", ["A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"], 7, None])
 def test_it_rejects_malformed_data(uploader, data):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.5)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.5)
 
     r = uploader.post(f"{API}/preduplets/", {"problem": str(problem.pk), "data": data})
 
@@ -126,8 +126,8 @@ def test_it_rejects_malformed_data(uploader, data):
 
 
 def test_it_rejects_duplicate_data(uploader):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.5)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.5)
     d = uuids(1)[0]
 
     r = uploader.post(f"{API}/preduplets/", {"problem": str(problem.pk), "data": [d, d]})
@@ -136,8 +136,8 @@ def test_it_rejects_duplicate_data(uploader):
 
 
 def test_it_refuses_to_predict_on_the_problems_secret_test_data(uploader):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.5)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.5)
 
     r = uploader.post(f"{API}/preduplets/", {"problem": str(problem.pk), "data": [str(problem.test_dataset[0])]})
 
@@ -146,8 +146,8 @@ def test_it_refuses_to_predict_on_the_problems_secret_test_data(uploader):
 
 
 def test_it_stores_one_uuid_or_a_list_as_a_list(uploader):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.5)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.5)
     one, many = uuids(1)[0], uuids(3)
 
     single = request_prediction(uploader, problem, data=one).json()
@@ -158,8 +158,8 @@ def test_it_stores_one_uuid_or_a_list_as_a_list(uploader):
 
 
 def test_it_creates_a_todo_task_with_the_problems_workflow(uploader):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.5)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.5)
 
     body = request_prediction(uploader, problem).json()
 
@@ -177,8 +177,8 @@ def test_it_creates_a_todo_task_with_the_problems_workflow(uploader):
 
 
 def test_it_runs_a_prediction_through_a_worker(uploader, worker):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.5)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.5)
     requested = request_prediction(uploader, problem).json()
 
     task = worker.post(f"{API}/preduplets/claim/").json()
@@ -196,8 +196,8 @@ def test_it_runs_a_prediction_through_a_worker(uploader, worker):
 
 @pytest.mark.parametrize("role", ["compute", "anonymous"])
 def test_it_lets_only_uploaders_and_operators_request_predictions(role, worker, anonymous):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.5)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.5)
     body = {"problem": str(problem.pk), "data": uuids(1)}
 
     r = worker.post(f"{API}/preduplets/", body) if role == "compute" else anonymous.post(f"{API}/preduplets/", body, format="json")
@@ -206,8 +206,8 @@ def test_it_lets_only_uploaders_and_operators_request_predictions(role, worker, 
 
 
 def test_it_filters_preduplets_by_problem_status_and_worker(uploader, worker):
-    problem = ProblemFactory()
-    trained(AlgoFactory(problem=problem), 0.5)
+    problem = ProblemFactory.create()
+    trained(AlgoFactory.create(problem=problem), 0.5)
     first = request_prediction(uploader, problem).json()
     request_prediction(uploader, problem)
     worker.post(f"{API}/preduplets/{first['uuid']}/claim/")

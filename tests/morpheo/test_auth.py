@@ -83,7 +83,7 @@ def test_it_lets_an_operator_register(m_operator):  # noqa: F811
 
 
 def test_it_lets_an_operator_claim_and_report(m_operator):  # noqa: F811
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     r = m_operator.post(f"/worker/learnuplet/{task.pk}", {"worker": str(uuid.uuid4())})
     assert r.status_code == 200, r.json()
     r = m_operator.post(f"/learndone/{task.pk}", {"status": "failed"})
@@ -91,7 +91,7 @@ def test_it_lets_an_operator_claim_and_report(m_operator):  # noqa: F811
 
 
 def test_it_lets_a_compute_worker_read(m_compute):  # noqa: F811
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     r = m_compute.get(f"/problem/{problem.pk}")
     assert r.status_code == 200
     assert r.json()["uuid"] == str(problem.pk)
@@ -104,7 +104,7 @@ def test_it_decodes_latin_1_credentials_without_a_500(m_client):  # noqa: F811
 
 
 
-def _basic(name: str, password: str):  # type: ignore[no-untyped-def]
+def _basic(name: str, password: str):
     import base64
 
     from rest_framework.test import APIClient

@@ -12,7 +12,7 @@ from tests.morpheo_support import m_client, m_compute, new_uuids, post_problem  
 U = str(uuid.uuid4())
 
 
-def assert_error(r, status: int, *words: str) -> None:  # type: ignore[no-untyped-def]
+def assert_error(r, status: int, *words: str) -> None:
     assert r.status_code == status, r.content
     assert r["Content-Type"] == "application/json"
     body = r.json()
@@ -117,12 +117,12 @@ def test_it_refuses_a_prediction_when_the_problem_has_no_trained_model(m_client)
 @pytest.mark.parametrize("kind", ["learnuplet", "preduplet"])
 def test_it_refuses_to_set_the_worker_of_a_task_that_is_not_todo(m_compute, kind):  # noqa: F811
     factory = LearnupletFactory if kind == "learnuplet" else PredupletFactory
-    task = factory(status=Status.FAILED)
+    task = factory.create(status=Status.FAILED)
     assert_error(m_compute.post(f"/worker/{kind}/{task.pk}", {"worker": U}), 400, "not todo")
 
 
 def test_it_refuses_to_set_the_worker_of_a_task_twice(m_compute):  # noqa: F811
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     assert m_compute.post(f"/worker/learnuplet/{task.pk}", {"worker": U}).status_code == 200
     assert_error(m_compute.post(f"/worker/learnuplet/{task.pk}", {"worker": U}), 400, "pending")
 
@@ -137,7 +137,7 @@ def test_it_answers_404_to_another_task_type(m_compute):  # noqa: F811
 
 @pytest.mark.parametrize("body", [{}, {"worker": "w1"}, {"worker": [U]}, [U]])
 def test_it_refuses_a_worker_set_with_a_missing_or_mistyped_worker(m_compute, body):  # noqa: F811
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     assert_error(m_compute.post(f"/worker/learnuplet/{task.pk}", body), 400)
     assert Learnuplet.objects.get(pk=task.pk).status == Status.TODO
 
@@ -150,13 +150,13 @@ def test_it_refuses_a_malformed_uuid_in_the_path(m_compute, path):  # noqa: F811
 
 
 def test_it_refuses_a_learndone_on_a_task_that_is_not_pending(m_compute):  # noqa: F811
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     assert_error(m_compute.post(f"/learndone/{task.pk}", {"status": "failed"}), 400, "todo")
     assert Learnuplet.objects.get(pk=task.pk).status == Status.TODO
 
 
 def test_it_refuses_the_same_learndone_twice(m_compute):  # noqa: F811
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     m_compute.post(f"/worker/learnuplet/{task.pk}", {"worker": U})
     assert m_compute.post(f"/learndone/{task.pk}", {"status": "failed"}).status_code == 200
     assert_error(m_compute.post(f"/learndone/{task.pk}", {"status": "failed"}), 400, "failed")
@@ -179,14 +179,14 @@ def test_it_refuses_a_learndone_on_an_unknown_task(m_compute):  # noqa: F811
     ],
 )
 def test_it_refuses_a_learndone_with_a_missing_or_mistyped_key(m_compute, body, field):  # noqa: F811
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     m_compute.post(f"/worker/learnuplet/{task.pk}", {"worker": U})
     assert_error(m_compute.post(f"/learndone/{task.pk}", body), 400, field)
     assert Learnuplet.objects.get(pk=task.pk).status == Status.PENDING
 
 
 def test_it_refuses_a_preddone_on_a_task_that_is_not_pending(m_compute):  # noqa: F811
-    task = PredupletFactory()
+    task = PredupletFactory.create()
     assert_error(m_compute.post(f"/preddone/{task.pk}", {"status": "done", "prediction_storage_uuid": U}),
                  400, "todo")
 
@@ -198,7 +198,7 @@ def test_it_refuses_a_preddone_on_a_task_that_is_not_pending(m_compute):  # noqa
      ({"status": 1}, "status")],
 )
 def test_it_refuses_a_preddone_with_a_missing_or_mistyped_key(m_compute, body, field):  # noqa: F811
-    task = PredupletFactory()
+    task = PredupletFactory.create()
     m_compute.post(f"/worker/preduplet/{task.pk}", {"worker": U})
     assert_error(m_compute.post(f"/preddone/{task.pk}", body), 400, field)
 
@@ -254,7 +254,7 @@ def test_it_refuses_a_malformed_filter_value(m_compute, collection, params):  # 
 
 
 def test_it_never_fails_on_a_huge_rank_filter(m_compute):  # noqa: F811
-    AlgoFactory()
+    AlgoFactory.create()
     r = m_compute.get("/learnuplet", rank=str(2**40))
     assert r.status_code == 200
     assert r.json() == {"learnuplets": []}
@@ -271,7 +271,7 @@ def test_it_keeps_nothing_of_a_refused_problem(m_client):  # noqa: F811
 
 
 def test_it_refuses_data_for_a_problem_among_unknown_ones(m_client):  # noqa: F811
-    ProblemFactory()
+    ProblemFactory.create()
     problem = post_problem(m_client)
     r = m_client.post("/data", {"uuid": new_uuids(2), "problems": [problem, str(uuid.uuid4())]})
     assert_error(r, 400, "unknown problem")

@@ -6,10 +6,10 @@ import pytest
 
 from morpheo.queries import MAX_LIST
 from problems.models import Data
-from tests.factories import AlgoFactory, DataFactory, LearnupletFactory, PredupletFactory, ProblemFactory
+from tests.factories import AlgoFactory, AnyFactory, DataFactory, LearnupletFactory, PredupletFactory, ProblemFactory
 from tests.morpheo_support import m_client, m_compute  # noqa: F401
 
-FACTORIES = {"problem": ProblemFactory, "algo": AlgoFactory, "data": DataFactory,
+FACTORIES: dict[str, AnyFactory] = {"problem": ProblemFactory, "algo": AlgoFactory, "data": DataFactory,
              "learnuplet": LearnupletFactory, "preduplet": PredupletFactory}
 # The user with its role (Basic), the page of documents, and for a client the test data among
 # the page's data UUIDs (learnuplets and preduplets scrub them).
@@ -28,13 +28,13 @@ def test_it_lists_in_a_constant_number_of_queries(m_client, django_assert_num_qu
 
 @pytest.mark.parametrize("collection", FACTORIES)
 def test_it_answers_one_document_in_a_constant_number_of_queries(m_client, django_assert_num_queries, collection):  # noqa: F811
-    made = FACTORIES[collection]()
+    made = FACTORIES[collection].create()
     with django_assert_num_queries(QUERIES[collection]):
         assert m_client.get(f"/{collection}/{made.pk}").status_code == 200
 
 
 def test_it_filters_in_a_constant_number_of_queries(m_compute, django_assert_num_queries):  # noqa: F811
-    algo = AlgoFactory()
+    algo = AlgoFactory.create()
     LearnupletFactory.create_batch(5, algo=algo)
     with django_assert_num_queries(2):
         r = m_compute.get("/learnuplet", algo=str(algo.pk), status="todo", problem=str(algo.problem_id))
@@ -42,7 +42,7 @@ def test_it_filters_in_a_constant_number_of_queries(m_compute, django_assert_num
 
 
 def test_it_answers_at_most_max_list_documents_and_links_to_the_rest(m_client):  # noqa: F811
-    problem = ProblemFactory(test_dataset=[])
+    problem = ProblemFactory.create(test_dataset=[])
     Data.objects.bulk_create(Data(uuid=uuid.uuid4(), problems=[problem.pk]) for _ in range(MAX_LIST + 1))
     r = m_client.get("/data")
     assert len(r.json()["datas"]) == MAX_LIST
@@ -65,7 +65,7 @@ def test_it_pages_with_limit_and_offset_in_order(m_client):  # noqa: F811
 
 
 def test_it_keeps_the_filters_in_the_next_link(m_client):  # noqa: F811
-    algo = AlgoFactory()
+    algo = AlgoFactory.create()
     LearnupletFactory.create_batch(3, algo=algo)
     r = m_client.get("/learnuplet", algo=str(algo.pk), limit="2")
     assert f"algo={algo.pk}" in r["Link"] and "offset=2" in r["Link"]

@@ -94,10 +94,11 @@ def test_it_gives_2017_claims_the_long_morpheo_lease(settings, m_compute):  # no
     from tests.factories import LearnupletFactory
 
     settings.ORCHESTRATOR_MORPHEO_LEASE_SECONDS = 7200
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
 
     r = m_compute.post(f"/worker/learnuplet/{task.pk}", {"worker": str(uuid.uuid4())})
 
     assert r.status_code == 200
     task.refresh_from_db()
+    assert task.lease_expires_at is not None
     assert task.lease_expires_at > timezone.now() + timedelta(seconds=7000)

@@ -10,12 +10,12 @@ from tests.morpheo_support import m_client, m_compute, m_operator, new_uuids  # 
 
 
 @pytest.fixture
-def secret(db) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def secret(db) -> dict[str, object]:
     test = [uuid.uuid4(), uuid.uuid4()]
-    problem = ProblemFactory(test_dataset=test)
-    test_data = DataFactory(uuid=test[0], problems=[problem.pk])
-    train = DataFactory(problems=[problem.pk])
-    task = LearnupletFactory(problem=problem, algo__problem=problem, status=Status.DONE, perf=0.5,
+    problem = ProblemFactory.create(test_dataset=test)
+    test_data = DataFactory.create(uuid=test[0], problems=[problem.pk])
+    train = DataFactory.create(problems=[problem.pk])
+    task = LearnupletFactory.create(problem=problem, algo__problem=problem, status=Status.DONE, perf=0.5,
                              test_perf={str(test[0]): 0.5}, train_perf={str(train.pk): 0.4})
     return {"problem": problem, "test": [str(t) for t in test], "test_data": test_data, "train": train,
             "task": task}
@@ -87,11 +87,11 @@ def test_it_never_shows_a_test_uuid_to_a_client_in_any_list(m_client, secret):  
 
 
 @pytest.fixture
-def trained_then_secret(db) -> tuple[str, object]:  # type: ignore[no-untyped-def]
+def trained_then_secret(db) -> tuple[str, object]:
     """Data trained on for one problem, then declared test data of another."""
     data = uuid.uuid4()
-    task = LearnupletFactory(train_data=[data, uuid.uuid4()], train_perf={str(data): 0.3})
-    ProblemFactory(test_dataset=[data])
+    task = LearnupletFactory.create(train_data=[data, uuid.uuid4()], train_perf={str(data): 0.3})
+    ProblemFactory.create(test_dataset=[data])
     return str(data), task
 
 

@@ -28,13 +28,13 @@ def problem_page(browser: Client, problem_pk: uuid.UUID) -> str:
     return page.content.decode()
 
 
-def done(algo, rank: int, perf: float):  # type: ignore[no-untyped-def]
-    return LearnupletFactory(algo=algo, rank=rank, status="done", perf=perf, training_done=timezone.now())
+def done(algo, rank: int, perf: float):
+    return LearnupletFactory.create(algo=algo, rank=rank, status="done", perf=perf, training_done=timezone.now())
 
 
 def test_it_shows_the_problems_leaderboard(admin_browser):
-    problem = ProblemFactory()
-    good, poor = AlgoFactory(problem=problem, name="good-algo"), AlgoFactory(problem=problem, name="poor-algo")
+    problem = ProblemFactory.create()
+    good, poor = AlgoFactory.create(problem=problem, name="good-algo"), AlgoFactory.create(problem=problem, name="poor-algo")
     best = done(good, 0, 0.91)
     done(poor, 0, 0.42)
 
@@ -45,10 +45,10 @@ def test_it_shows_the_problems_leaderboard(admin_browser):
 
 
 def test_it_shows_the_problems_task_counts_by_status(admin_browser):
-    problem = ProblemFactory()
-    algo = AlgoFactory(problem=problem)
+    problem = ProblemFactory.create()
+    algo = AlgoFactory.create(problem=problem)
     LearnupletFactory.create_batch(3, algo=algo, status="todo")
-    PredupletFactory(problem=problem, status="failed")
+    PredupletFactory.create(problem=problem, status="failed")
 
     page = problem_page(admin_browser, problem.pk)
 
@@ -57,9 +57,9 @@ def test_it_shows_the_problems_task_counts_by_status(admin_browser):
 
 
 def test_it_draws_one_line_per_algo_in_the_learning_curve(admin_browser):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     for name in ("sgd", "perceptron"):
-        algo = AlgoFactory(problem=problem, name=name)
+        algo = AlgoFactory.create(problem=problem, name=name)
         for rank, perf in enumerate((0.5, 0.6, 0.7)):
             done(algo, rank, perf)
 
@@ -72,8 +72,8 @@ def test_it_draws_one_line_per_algo_in_the_learning_curve(admin_browser):
 
 
 def test_it_builds_the_problem_page_in_the_same_queries_for_many_tasks(admin_browser):
-    problem = ProblemFactory()
-    algo = AlgoFactory(problem=problem)
+    problem = ProblemFactory.create()
+    algo = AlgoFactory.create(problem=problem)
     done(algo, 0, 0.5)
     problem_page(admin_browser, problem.pk)
     with CaptureQueriesContext(connection) as few:
@@ -108,14 +108,16 @@ def test_it_thins_a_long_series_to_at_most_the_limit():
 
     svg = render_svg([Series(algo=uuid.uuid4(), name="a", points=points)], max_points=100)
 
-    coords = re.search(r'<polyline points="([^"]+)"', svg).group(1).split()  # type: ignore[union-attr]
+    polyline = re.search(r'<polyline points="([^"]+)"', svg)
+    assert polyline is not None
+    coords = polyline.group(1).split()
     assert len(coords) <= 101
 
 
 @pytest.mark.parametrize("name, make", [
-    ("problems_problem", lambda: ProblemFactory()),
-    ("problems_algo", lambda: AlgoFactory()),
-    ("problems_data", lambda: DataFactory(problems=[uuid.uuid4()])),
+    ("problems_problem", lambda: ProblemFactory.create()),
+    ("problems_algo", lambda: AlgoFactory.create()),
+    ("problems_data", lambda: DataFactory.create(problems=[uuid.uuid4()])),
 ])
 def test_it_lists_in_the_same_queries_for_one_row_and_for_fifty(admin_browser, name, make):
     url = reverse(f"admin:{name}_changelist")
@@ -133,8 +135,8 @@ def test_it_lists_in_the_same_queries_for_one_row_and_for_fifty(admin_browser, n
 
 
 def test_it_filters_data_by_problem(admin_browser):
-    problem = ProblemFactory()
-    mine, other = DataFactory(problems=[problem.pk]), DataFactory(problems=[uuid.uuid4()])
+    problem = ProblemFactory.create()
+    mine, other = DataFactory.create(problems=[problem.pk]), DataFactory.create(problems=[uuid.uuid4()])
 
     page = admin_browser.get(reverse("admin:problems_data_changelist"), {"problem": str(problem.pk)})
 
@@ -142,8 +144,8 @@ def test_it_filters_data_by_problem(admin_browser):
 
 
 def test_it_finds_an_algo_by_name_or_uuid(admin_browser):
-    algo = AlgoFactory(name="gradient-boost")
-    AlgoFactory(name="perceptron")
+    algo = AlgoFactory.create(name="gradient-boost")
+    AlgoFactory.create(name="perceptron")
     url = reverse("admin:problems_algo_changelist")
 
     for term in ("boost", str(algo.pk)):
@@ -152,7 +154,7 @@ def test_it_finds_an_algo_by_name_or_uuid(admin_browser):
 
 
 def test_it_shows_an_algos_chain_counts(admin_browser):
-    algo = AlgoFactory()
+    algo = AlgoFactory.create()
     LearnupletFactory.create_batch(2, algo=algo, status="failed")
 
     page = admin_browser.get(reverse("admin:problems_algo_change", args=[algo.pk])).content.decode()

@@ -1,18 +1,20 @@
 """The task admin: lists, search, history, the cheap paginator and the operator actions (issues 2, 5)."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Model
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from learning.models import Learnuplet
+from orchestrator_site.admin import EstimatedCountPaginator
 from predictions.models import Preduplet
-from tasks.admin import EstimatedCountPaginator
 from tasks.models import TaskEvent
 from tasks.queue import record_created
 from tests.factories import AlgoFactory, LearnupletFactory, PredupletFactory
@@ -28,12 +30,12 @@ def ops(admin_browser: Client) -> Client:
     return admin_browser
 
 
-def act(ops: Client, url: str, action: str, tasks: list[object], **form: str):  # type: ignore[no-untyped-def]
-    return ops.post(url, {"action": action, "index": "0", "_selected_action": [str(t.pk) for t in tasks],  # type: ignore[attr-defined]
+def act(ops: Client, url: str, action: str, tasks: Sequence[Model], **form: str):
+    return ops.post(url, {"action": action, "index": "0", "_selected_action": [str(t.pk) for t in tasks],
                           **form}, follow=True)
 
 
-def messages_of(response) -> list[str]:  # type: ignore[no-untyped-def]
+def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
@@ -43,7 +45,7 @@ def status(task: Learnuplet | Preduplet) -> str:
 
 
 def test_it_lists_learnuplets_with_the_columns_operators_need(ops):
-    task = LearnupletFactory(status="done", perf=0.875, rank=4, worker=uuid.uuid4())
+    task = LearnupletFactory.create(status="done", perf=0.875, rank=4, worker=uuid.uuid4())
 
     page = ops.get(LEARNUPLETS).content.decode()
 
@@ -53,8 +55,8 @@ def test_it_lists_learnuplets_with_the_columns_operators_need(ops):
 
 
 def test_it_filters_learnuplets_by_status(ops):
-    failed = LearnupletFactory(status="failed")
-    todo = LearnupletFactory(status="todo")
+    failed = LearnupletFactory.create(status="failed")
+    todo = LearnupletFactory.create(status="todo")
 
     page = ops.get(LEARNUPLETS, {"status__exact": "failed"}).content.decode()
 
@@ -62,10 +64,10 @@ def test_it_filters_learnuplets_by_status(ops):
 
 
 @pytest.mark.parametrize("url, make", [
-    (LEARNUPLETS, lambda: LearnupletFactory()),
-    (PREDUPLETS, lambda: PredupletFactory()),
+    (LEARNUPLETS, lambda: LearnupletFactory.create()),
+    (PREDUPLETS, lambda: PredupletFactory.create()),
     (reverse("admin:tasks_taskevent_changelist"),
-     lambda: record_created(Learnuplet, [LearnupletFactory().pk], reason="test")),
+     lambda: record_created(Learnuplet, [LearnupletFactory.create().pk], reason="test")),
 ])
 def test_it_runs_the_same_queries_for_one_row_and_for_fifty(ops, url, make):
     make()
@@ -82,7 +84,7 @@ def test_it_runs_the_same_queries_for_one_row_and_for_fifty(ops, url, make):
 
 def test_it_does_not_count_a_big_table_on_each_page_view(ops, monkeypatch):
     monkeypatch.setattr(EstimatedCountPaginator, "exact_below", 10)
-    LearnupletFactory.create_batch(30, algo=AlgoFactory())
+    LearnupletFactory.create_batch(30, algo=AlgoFactory.create())
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE learning_learnuplet")
 
@@ -96,7 +98,7 @@ def test_it_does_not_count_a_big_table_on_each_page_view(ops, monkeypatch):
 
 def test_it_counts_a_filtered_list_no_further_than_a_cap(ops, monkeypatch):
     monkeypatch.setattr(EstimatedCountPaginator, "cap", 5)
-    LearnupletFactory.create_batch(12, algo=AlgoFactory(), status="failed")
+    LearnupletFactory.create_batch(12, algo=AlgoFactory.create(), status="failed")
 
     with CaptureQueriesContext(connection) as queries:
         page = ops.get(LEARNUPLETS, {"status__exact": "failed"})
@@ -107,8 +109,8 @@ def test_it_counts_a_filtered_list_no_further_than_a_cap(ops, monkeypatch):
 
 
 def test_it_finds_a_task_by_its_uuid_or_its_workers(ops):
-    task = LearnupletFactory(worker=uuid.uuid4())
-    other = LearnupletFactory()
+    task = LearnupletFactory.create(worker=uuid.uuid4())
+    other = LearnupletFactory.create()
 
     for term in (task.pk, task.worker):
         page = ops.get(LEARNUPLETS, {"q": str(term)}).content.decode()
@@ -116,7 +118,7 @@ def test_it_finds_a_task_by_its_uuid_or_its_workers(ops):
 
 
 def test_it_finds_nothing_for_a_search_that_is_not_a_uuid(ops):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
 
     page = ops.get(LEARNUPLETS, {"q": "not-a-uuid"})
 
@@ -125,7 +127,7 @@ def test_it_finds_nothing_for_a_search_that_is_not_a_uuid(ops):
 
 
 def test_it_shows_a_tasks_event_history_on_its_page(ops):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     record_created(Learnuplet, [task.pk], reason="generated for the test")
 
     page = ops.get(reverse("admin:learning_learnuplet_change", args=[task.pk])).content.decode()
@@ -135,7 +137,7 @@ def test_it_shows_a_tasks_event_history_on_its_page(ops):
 
 
 def test_it_links_an_event_to_its_task(ops):
-    task = PredupletFactory()
+    task = PredupletFactory.create()
     record_created(Preduplet, [task.pk], reason="requested")
 
     page = ops.get(reverse("admin:tasks_taskevent_changelist"), {"task": str(task.pk)}).content.decode()
@@ -144,7 +146,7 @@ def test_it_links_an_event_to_its_task(ops):
 
 
 def test_it_offers_no_way_to_add_edit_or_delete_a_task(ops):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
 
     assert ops.get(reverse("admin:learning_learnuplet_add")).status_code == 403
     assert ops.get(reverse("admin:learning_learnuplet_delete", args=[task.pk])).status_code == 403
@@ -154,8 +156,8 @@ def test_it_offers_no_way_to_add_edit_or_delete_a_task(ops):
 
 
 def test_it_requeues_selected_failed_tasks(ops):
-    failed = LearnupletFactory(status="failed", training_done=timezone.now())
-    todo = LearnupletFactory(status="todo")
+    failed = LearnupletFactory.create(status="failed", training_done=timezone.now())
+    todo = LearnupletFactory.create(status="todo")
 
     page = act(ops, LEARNUPLETS, "requeue_failed", [failed, todo], reason="fixed the storage")
 
@@ -167,8 +169,8 @@ def test_it_requeues_selected_failed_tasks(ops):
 
 def test_it_requeues_selected_stale_claims_but_not_live_ones(ops):
     now = timezone.now()
-    stale = PredupletFactory(status="pending", worker=uuid.uuid4(), lease_expires_at=now - timedelta(seconds=1))
-    live = PredupletFactory(status="pending", worker=uuid.uuid4(), lease_expires_at=now + timedelta(minutes=1))
+    stale = PredupletFactory.create(status="pending", worker=uuid.uuid4(), lease_expires_at=now - timedelta(seconds=1))
+    live = PredupletFactory.create(status="pending", worker=uuid.uuid4(), lease_expires_at=now + timedelta(minutes=1))
 
     page = act(ops, PREDUPLETS, "requeue_stale", [stale, live])
 
@@ -177,7 +179,7 @@ def test_it_requeues_selected_stale_claims_but_not_live_ones(ops):
 
 
 def test_it_requeues_a_live_claim_when_forced(ops):
-    live = PredupletFactory(status="pending", worker=uuid.uuid4(),
+    live = PredupletFactory.create(status="pending", worker=uuid.uuid4(),
                             lease_expires_at=timezone.now() + timedelta(minutes=1))
 
     act(ops, PREDUPLETS, "requeue_stale", [live], force="on")
@@ -186,10 +188,10 @@ def test_it_requeues_a_live_claim_when_forced(ops):
 
 
 def test_it_marks_selected_tasks_failed_with_the_reason_and_moves_the_chain(ops):
-    algo = AlgoFactory()
-    task = LearnupletFactory(algo=algo, rank=0, status="pending", worker=uuid.uuid4(),
+    algo = AlgoFactory.create()
+    task = LearnupletFactory.create(algo=algo, rank=0, status="pending", worker=uuid.uuid4(),
                              lease_expires_at=timezone.now() + timedelta(minutes=1))
-    following = LearnupletFactory(algo=algo, rank=1, status="waiting", model_start=None, queued_at=None)
+    following = LearnupletFactory.create(algo=algo, rank=1, status="waiting", model_start=None, queued_at=None)
 
     page = act(ops, LEARNUPLETS, "mark_failed", [task], reason="poisoned batch")
 
@@ -200,7 +202,7 @@ def test_it_marks_selected_tasks_failed_with_the_reason_and_moves_the_chain(ops)
 
 
 def test_it_refuses_to_mark_tasks_failed_without_a_reason(ops):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
 
     page = act(ops, LEARNUPLETS, "mark_failed", [task])
 
@@ -209,7 +211,7 @@ def test_it_refuses_to_mark_tasks_failed_without_a_reason(ops):
 
 
 def test_it_leaves_ended_tasks_alone_when_marking_failed(ops):
-    done = LearnupletFactory(status="done", perf=0.5)
+    done = LearnupletFactory.create(status="done", perf=0.5)
 
     act(ops, LEARNUPLETS, "mark_failed", [done], reason="oops")
 

@@ -54,9 +54,9 @@ def workers_running(report: Callable[[Learnuplet, uuid.UUID], None]) -> tuple[li
 def assert_histories_consistent() -> None:
     """Each task's events chain (every from is the previous to) and end at its status."""
     events: dict[uuid.UUID, list[tuple[str, str]]] = defaultdict(list)
-    for task, from_status, to_status in TaskEvent.objects.order_by("id").values_list(
+    for task_pk, from_status, to_status in TaskEvent.objects.order_by("id").values_list(
             "task", "from_status", "to_status"):
-        events[task].append((from_status, to_status))
+        events[task_pk].append((from_status, to_status))
     for task in Learnuplet.objects.all():
         chain = events[task.pk]
         assert all(chain[i][0] == chain[i - 1][1] for i in range(1, len(chain))), (task.pk, chain)
@@ -69,7 +69,7 @@ def changed_count(output: str, verb: str = "re-queued") -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_it_requeues_failed_tasks_while_workers_claim_and_fail_them():
-    LearnupletFactory.create_batch(TASKS, algo=AlgoFactory(), status="todo")
+    LearnupletFactory.create_batch(TASKS, algo=AlgoFactory.create(), status="todo")
     # Reporting `failed` also releases the next rank: the chain logic runs concurrently too.
 
     def fail(task: Learnuplet, me: uuid.UUID) -> None:
@@ -93,7 +93,7 @@ def test_it_requeues_failed_tasks_while_workers_claim_and_fail_them():
 
 @pytest.mark.django_db(transaction=True)
 def test_it_forces_stale_claims_back_while_workers_finish_them():
-    LearnupletFactory.create_batch(TASKS, algo=AlgoFactory(), status="todo")
+    LearnupletFactory.create_batch(TASKS, algo=AlgoFactory.create(), status="todo")
 
     def finish(task: Learnuplet, me: uuid.UUID) -> None:
         time.sleep(0.005)  # working on it: the operator's run has claims to take

@@ -24,13 +24,14 @@ def run(*args: str) -> str:
 
 
 def status_json() -> dict[str, Any]:
-    return json.loads(run("--json"))
+    status: dict[str, Any] = json.loads(run("--json"))
+    return status
 
 
 def test_it_counts_learnuplets_by_status_per_problem_and_algo():
-    algo = AlgoFactory(name="sgd")
+    algo = AlgoFactory.create(name="sgd")
     LearnupletFactory.create_batch(2, algo=algo, status="todo")
-    LearnupletFactory(algo=algo, status="done", perf=0.4)
+    LearnupletFactory.create(algo=algo, status="done", perf=0.4)
 
     rows = status_json()["kinds"]["learnuplet"]["by_problem"]
 
@@ -39,9 +40,9 @@ def test_it_counts_learnuplets_by_status_per_problem_and_algo():
 
 
 def test_it_shows_the_counts_on_one_screen():
-    algo = AlgoFactory(name="sgd")
+    algo = AlgoFactory.create(name="sgd")
     LearnupletFactory.create_batch(2, algo=algo, status="todo")
-    PredupletFactory(problem=algo.problem)
+    PredupletFactory.create(problem=algo.problem)
 
     out = run()
 
@@ -51,8 +52,8 @@ def test_it_shows_the_counts_on_one_screen():
 
 
 def test_it_shows_the_age_of_the_oldest_todo_task():
-    old = LearnupletFactory(queued_at=timezone.now() - timedelta(minutes=10))
-    LearnupletFactory(queued_at=timezone.now())
+    old = LearnupletFactory.create(queued_at=timezone.now() - timedelta(minutes=10))
+    LearnupletFactory.create(queued_at=timezone.now())
 
     oldest = status_json()["kinds"]["learnuplet"]["oldest_todo"]
 
@@ -63,7 +64,7 @@ def test_it_shows_the_age_of_the_oldest_todo_task():
 def test_it_counts_leases_expired_and_expiring():
     now = timezone.now()
     for lease in (-timedelta(seconds=5), timedelta(seconds=30), timedelta(minutes=10)):
-        PredupletFactory(status="pending", worker=uuid.uuid4(), lease_expires_at=now + lease)
+        PredupletFactory.create(status="pending", worker=uuid.uuid4(), lease_expires_at=now + lease)
 
     leases = status_json()["kinds"]["preduplet"]["leases"]
 
@@ -73,8 +74,8 @@ def test_it_counts_leases_expired_and_expiring():
 def test_it_groups_the_last_hours_failures_by_error():
     now = timezone.now()
     for error in ("CUDA out of memory", "CUDA out of memory", "missing data file"):
-        LearnupletFactory(status="failed", last_error=error, training_done=now - timedelta(minutes=5))
-    LearnupletFactory(status="failed", last_error="old news", training_done=now - timedelta(hours=2))
+        LearnupletFactory.create(status="failed", last_error=error, training_done=now - timedelta(minutes=5))
+    LearnupletFactory.create(status="failed", last_error="old news", training_done=now - timedelta(hours=2))
 
     failures = status_json()["kinds"]["learnuplet"]["failures_last_hour"]
 
@@ -84,11 +85,11 @@ def test_it_groups_the_last_hours_failures_by_error():
 
 
 def test_it_runs_the_same_number_of_queries_for_many_tasks():
-    LearnupletFactory()
+    LearnupletFactory.create()
     with CaptureQueriesContext(connection) as few:
         run()
     for _ in range(3):
-        algo = AlgoFactory()
+        algo = AlgoFactory.create()
         LearnupletFactory.create_batch(10, algo=algo, status="failed", training_done=timezone.now(),
                                        last_error=str(uuid.uuid4()))
         PredupletFactory.create_batch(5, problem=algo.problem)

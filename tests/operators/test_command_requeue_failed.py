@@ -19,13 +19,13 @@ pytestmark = pytest.mark.django_db
 def failed_learnuplet(**kwargs: object) -> Learnuplet:
     defaults: dict[str, object] = {"status": "failed", "worker": uuid.uuid4(), "attempt": 3,
                                    "training_done": timezone.now(), "last_error": "boom", "queued_at": None}
-    return LearnupletFactory(**{**defaults, **kwargs})
+    return LearnupletFactory.create(**{**defaults, **kwargs})
 
 
 def failed_preduplet(**kwargs: object) -> Preduplet:
     defaults: dict[str, object] = {"status": "failed", "worker": uuid.uuid4(), "attempt": 1,
                                    "timestamp_done": timezone.now(), "last_error": "boom", "queued_at": None}
-    return PredupletFactory(**{**defaults, **kwargs})
+    return PredupletFactory.create(**{**defaults, **kwargs})
 
 
 def run(*args: str) -> str:
@@ -45,8 +45,8 @@ def test_it_puts_a_failed_learnuplet_with_a_start_model_back_to_todo():
 
 
 def test_it_puts_a_failed_learnuplet_without_a_start_model_back_to_waiting():
-    algo = AlgoFactory()
-    LearnupletFactory(algo=algo, rank=0, status="pending", worker=uuid.uuid4(),
+    algo = AlgoFactory.create()
+    LearnupletFactory.create(algo=algo, rank=0, status="pending", worker=uuid.uuid4(),
                       lease_expires_at=timezone.now() + timedelta(minutes=5))
     task = failed_learnuplet(algo=algo, rank=1, model_start=None)
 
@@ -58,8 +58,8 @@ def test_it_puts_a_failed_learnuplet_without_a_start_model_back_to_waiting():
 
 
 def test_it_releases_a_learnuplet_put_back_to_waiting_when_its_previous_rank_has_ended():
-    algo = AlgoFactory()
-    previous = LearnupletFactory(algo=algo, rank=0, status="done", perf=0.7, training_done=timezone.now())
+    algo = AlgoFactory.create()
+    previous = LearnupletFactory.create(algo=algo, rank=0, status="done", perf=0.7, training_done=timezone.now())
     task = failed_learnuplet(algo=algo, rank=1, model_start=None)
 
     out = run()
@@ -124,7 +124,7 @@ def test_it_is_idempotent():
 
 
 def test_it_leaves_tasks_that_are_not_failed():
-    others = [LearnupletFactory(status=s, perf=0.5 if s == "done" else None) for s in ("todo", "done", "waiting")]
+    others = [LearnupletFactory.create(status=s, perf=0.5 if s == "done" else None) for s in ("todo", "done", "waiting")]
 
     run()
 
@@ -165,7 +165,7 @@ def test_it_takes_only_the_problem_asked_for():
 
 
 def test_it_takes_the_algo_asked_for_and_the_predictions_made_with_its_models():
-    mine = LearnupletFactory(status="done", perf=0.5, training_done=timezone.now())
+    mine = LearnupletFactory.create(status="done", perf=0.5, training_done=timezone.now())
     failed = failed_learnuplet(algo=mine.algo)
     other = failed_learnuplet()
     pred = failed_preduplet(problem=mine.problem, model=mine.model_end)

@@ -18,7 +18,7 @@ from tests.factories import LearnupletFactory, PredupletFactory
 pytestmark = pytest.mark.django_db
 
 
-def claimed(factory=LearnupletFactory, *, lease: timedelta, heartbeat: timedelta = timedelta(0),  # type: ignore[no-untyped-def]
+def claimed(factory=LearnupletFactory, *, lease: timedelta, heartbeat: timedelta = timedelta(0),
             **kwargs: object):
     now = timezone.now()
     return factory(status="pending", worker=uuid.uuid4(), attempt=1, claimed_at=now - heartbeat,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from logging.config import DictConfigurator  # type: ignore[attr-defined]
+from logging.config import DictConfigurator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def records(stream: io.StringIO) -> list[dict[str, Any]]:
 
 def test_it_logs_a_claim_as_one_json_object_with_task_from_to_and_worker(
         json_lines, django_capture_on_commit_callbacks):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     worker = uuid.uuid4()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -72,7 +72,7 @@ def test_it_logs_a_batch_of_changes_in_one_record(json_lines, django_capture_on_
 
 
 def test_it_logs_nothing_for_a_change_that_rolled_back(json_lines, django_capture_on_commit_callbacks):
-    LearnupletFactory()
+    LearnupletFactory.create()
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
         LEARNUPLETS.claim_next(worker=uuid.uuid4(), actor="w")

@@ -17,7 +17,7 @@ from tests.factories import LearnupletFactory, PredupletFactory
 pytestmark = pytest.mark.django_db
 
 
-def scrape(caller) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # type: ignore[no-untyped-def]
+def scrape(caller) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = caller.get("/metrics")
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain")
@@ -28,7 +28,7 @@ def scrape(caller) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # t
     }
 
 
-def value(samples, name: str, **labels: str) -> float:  # type: ignore[no-untyped-def]
+def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -49,8 +49,8 @@ def test_it_answers_anyone_when_the_metrics_are_public(anonymous, settings):
 
 def test_it_counts_tasks_by_kind_and_status(operator):
     LearnupletFactory.create_batch(3, status="todo")
-    LearnupletFactory(status="failed")
-    PredupletFactory(status="todo")
+    LearnupletFactory.create(status="failed")
+    PredupletFactory.create(status="todo")
 
     samples = scrape(operator)
 
@@ -61,7 +61,7 @@ def test_it_counts_tasks_by_kind_and_status(operator):
 
 
 def test_it_reports_the_age_of_the_oldest_todo_task(operator):
-    LearnupletFactory(queued_at=timezone.now() - timedelta(minutes=5))
+    LearnupletFactory.create(queued_at=timezone.now() - timedelta(minutes=5))
 
     samples = scrape(operator)
 
@@ -70,7 +70,7 @@ def test_it_reports_the_age_of_the_oldest_todo_task(operator):
 
 
 def test_it_reports_pending_tasks_whose_lease_ran_out(operator):
-    PredupletFactory(status="pending", worker=uuid.uuid4(), lease_expires_at=timezone.now() - timedelta(seconds=1))
+    PredupletFactory.create(status="pending", worker=uuid.uuid4(), lease_expires_at=timezone.now() - timedelta(seconds=1))
 
     samples = scrape(operator)
 
@@ -99,7 +99,7 @@ def test_it_counts_claims_results_and_expired_leases(operator, worker, django_ca
 
 
 def test_it_does_not_count_a_claim_that_rolled_back(operator, worker, django_capture_on_commit_callbacks):
-    LearnupletFactory()
+    LearnupletFactory.create()
     before = value(scrape(operator), "orchestrator_claims_total", kind="learnuplet")
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -124,7 +124,7 @@ def test_it_measures_request_latency_by_view(operator, uploader):
 
 
 def test_it_scrapes_in_the_same_queries_for_many_tasks(operator):
-    LearnupletFactory()
+    LearnupletFactory.create()
     scrape(operator)
     with CaptureQueriesContext(connection) as few:
         scrape(operator)

@@ -7,7 +7,8 @@ that what varies per call (the lease length from settings) is bound, not compile
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, connections
@@ -29,7 +30,7 @@ def orm_compiles(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
                 compiler.SQLDeleteCompiler):
         original = cls.__dict__["as_sql"]
 
-        def counting(self, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+        def counting(self, *args, _original=original, **kwargs):
             compiled.append(f"{type(self).__name__} for {self.query.model.__name__}")
             return _original(self, *args, **kwargs)
 
@@ -40,12 +41,12 @@ def orm_compiles(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def learnuplet_chains(n: int) -> None:
     """n chains of two ranks: the result of rank 0 releases rank 1."""
     for _ in range(n):
-        algo = AlgoFactory()
-        LearnupletFactory(algo=algo, rank=0)
-        LearnupletFactory(algo=algo, rank=1, status="waiting", model_start=None, queued_at=None)
+        algo = AlgoFactory.create()
+        LearnupletFactory.create(algo=algo, rank=0)
+        LearnupletFactory.create(algo=algo, rank=1, status="waiting", model_start=None, queued_at=None)
 
 
-def cycle(worker, kind: str) -> dict:  # type: ignore[no-untyped-def]
+def cycle(worker, kind: str) -> dict[str, Any]:
     claimed = worker.http.post(f"{API}/{kind}/claim/")
     assert claimed.status_code == 200, claimed.content
     task = claimed.json()
@@ -56,7 +57,8 @@ def cycle(worker, kind: str) -> dict:  # type: ignore[no-untyped-def]
         result["prediction_storage_uuid"] = [task["uuid"]]
     reported = worker.http.post(f"{API}/{kind}/{task['uuid']}/result/", result, format="json")
     assert reported.status_code == 200, reported.content
-    return reported.json()
+    answer: dict[str, Any] = reported.json()
+    return answer
 
 
 def test_a_warm_learnuplet_claim_and_result_compile_no_sql(worker, orm_compiles):
@@ -98,7 +100,7 @@ def test_the_lease_length_is_read_from_settings_at_each_claim(worker, settings):
         settings.ORCHESTRATOR_LEASE_SECONDS = seconds
         before = timezone.now()
         task = worker.http.post(f"{API}/learnuplets/claim/").json()
-        leases.append(timezone.datetime.fromisoformat(task["lease_expires_at"]) - before)
+        leases.append(datetime.fromisoformat(task["lease_expires_at"]) - before)
 
     assert timedelta(seconds=55) < leases[0] <= timedelta(seconds=61)
     assert timedelta(seconds=3595) < leases[1] <= timedelta(seconds=3601)
@@ -124,7 +126,7 @@ def test_claims_run_as_a_prepared_statement(worker, settings):
 def test_the_first_claim_of_a_process_compiles_outside_a_transaction(worker, monkeypatch):
     # A claim runs in autocommit, where Django refuses to compile SELECT ... FOR UPDATE.
     monkeypatch.setattr(sql, "_compiled", {})
-    LearnupletFactory()
+    LearnupletFactory.create()
 
     claimed = worker.http.post(f"{API}/learnuplets/claim/")
 
@@ -144,7 +146,7 @@ def test_claims_and_results_answer_what_the_task_detail_shows(worker, kind):
     assert (reported["status"], reported["last_error"]) == ("failed", "out of memory")
 
 
-def kill_reused_connection(db) -> None:  # type: ignore[no-untyped-def]
+def kill_reused_connection(db) -> None:
     """Make `db` persistent and health-checked, as in production, then have PostgreSQL kill
     its session, as a restart would, and start a new request's accounting."""
     db.close_at, db.health_check_enabled = None, True
@@ -176,7 +178,7 @@ def test_a_claim_that_is_a_connections_first_statement_replaces_it_when_it_died(
     from learning.models import Learnuplet
     from tasks import queue
 
-    LearnupletFactory()
+    LearnupletFactory.create()
     db = connections["default"]
     db.ensure_connection()
     kill_reused_connection(db)

@@ -19,7 +19,7 @@ TASKS = 400
 
 @pytest.mark.django_db(transaction=True)
 def test_it_hands_each_task_to_exactly_one_of_sixteen_concurrent_workers():
-    algo = AlgoFactory()
+    algo = AlgoFactory.create()
     LearnupletFactory.create_batch(TASKS, algo=algo)
     claims: list[tuple[uuid.UUID, uuid.UUID]] = []
     errors: list[BaseException] = []

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_gives_an_unrenewed_claim_to_another_worker_after_its_lease(settings, worker, other_worker):
     settings.ORCHESTRATOR_LEASE_SECONDS = 1
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     first = claim(worker)
 
     time.sleep(1.2)
@@ -30,7 +30,7 @@ def test_it_gives_an_unrenewed_claim_to_another_worker_after_its_lease(settings,
 
 def test_it_refuses_the_late_result_of_a_worker_whose_lease_expired(settings, worker, other_worker):
     settings.ORCHESTRATOR_LEASE_SECONDS = 1
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     first = claim(worker)
     time.sleep(1.2)
     claim(other_worker)
@@ -47,7 +47,7 @@ def test_it_refuses_the_late_result_of_a_worker_whose_lease_expired(settings, wo
 
 def test_it_keeps_a_claim_whose_lease_is_renewed(settings, worker, other_worker):
     settings.ORCHESTRATOR_LEASE_SECONDS = 1
-    LearnupletFactory()
+    LearnupletFactory.create()
     first = claim(worker)
     for _ in range(3):
         time.sleep(0.5)
@@ -56,7 +56,7 @@ def test_it_keeps_a_claim_whose_lease_is_renewed(settings, worker, other_worker)
     assert other_worker.post(f"{API}/learnuplets/claim/").status_code == 204
 
 
-def _expire(model, pk) -> None:  # type: ignore[no-untyped-def]
+def _expire(model, pk) -> None:
     model.objects.filter(pk=pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
 

@@ -35,7 +35,7 @@ def test_nothing_leaves_done():
 
 
 def test_an_action_refuses_to_build_a_change_the_table_does_not_list():
-    task = LearnupletFactory(status=F)
+    task = LearnupletFactory.create(status=F)
     with pytest.raises(ValueError, match="TRANSITIONS"):
         queue.requeue(Learnuplet, where=Q(pk=task.pk), to=D, actor="ops", reason="no such change")
     task.refresh_from_db()
@@ -45,7 +45,7 @@ def test_an_action_refuses_to_build_a_change_the_table_does_not_list():
 @pytest.mark.parametrize("status", [W, T, D])
 def test_requeue_moves_only_its_source_statuses_whatever_the_where(status):
     # `where` says which tasks the operator means; the table says which of them may move.
-    task = LearnupletFactory(status=status, perf=0.5 if status == D else None)
+    task = LearnupletFactory.create(status=status, perf=0.5 if status == D else None)
 
     moved = queue.requeue(Learnuplet, where=Q(pk=task.pk), actor="ops", reason="r")
 
@@ -56,14 +56,14 @@ def test_requeue_moves_only_its_source_statuses_whatever_the_where(status):
 
 
 def test_a_claim_takes_only_todo_tasks():
-    waiting = LearnupletFactory(status=W, model_start=None, queued_at=None)
+    waiting = LearnupletFactory.create(status=W, model_start=None, queued_at=None)
     with pytest.raises(queue.TaskConflict, match="is waiting, not todo"):
         LEARNUPLETS.claim(waiting.pk, worker=uuid.uuid4(), actor="w")
 
 
 def test_a_release_takes_only_waiting_tasks():
-    first = LearnupletFactory(status=D, perf=0.5)
-    failed_next = LearnupletFactory(algo=first.algo, rank=first.rank + 1, status=F, model_start=None)
+    first = LearnupletFactory.create(status=D, perf=0.5)
+    failed_next = LearnupletFactory.create(algo=first.algo, rank=first.rank + 1, status=F, model_start=None)
 
     released = queue.release(Learnuplet, [first], values={}, reason="previous rank ended")
 
@@ -73,8 +73,8 @@ def test_a_release_takes_only_waiting_tasks():
 
 
 def test_fail_by_hand_takes_only_active_tasks():
-    done = PredupletFactory(status=D)
-    todo = PredupletFactory()
+    done = PredupletFactory.create(status=D)
+    todo = PredupletFactory.create()
 
     failed = queue.fail(Preduplet, where=Q(pk__in=[done.pk, todo.pk]), actor="ops", reason="bad input")
 

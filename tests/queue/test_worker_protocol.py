@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -14,22 +15,23 @@ from tests.helpers import API
 
 pytestmark = pytest.mark.django_db
 
-KINDS = {
+KINDS: dict[str, tuple[type[LearnupletFactory] | type[PredupletFactory], type[Learnuplet] | type[Preduplet]]] = {
     "learnuplets": (LearnupletFactory, Learnuplet),
     "preduplets": (PredupletFactory, Preduplet),
 }
 
 
 @pytest.fixture(params=sorted(KINDS))
-def kind(request) -> str:  # type: ignore[no-untyped-def]
-    return request.param
+def kind(request) -> str:
+    name: str = request.param
+    return name
 
 
-def make(kind: str, **fields):  # type: ignore[no-untyped-def]
-    return KINDS[kind][0](**fields)
+def make(kind: str, **fields):
+    return KINDS[kind][0].create(**fields)
 
 
-def done_body(kind: str, task) -> dict:  # type: ignore[no-untyped-def]
+def done_body(kind: str, task) -> dict[str, Any]:
     if kind == "learnuplets":
         return {"status": "done", "perf": 0.5,
                 "train_perf": {str(d): 0.5 for d in task.train_data},
@@ -97,6 +99,7 @@ def test_it_renews_the_lease_on_heartbeat(kind, worker):
 
     assert r.status_code == 200
     renewed = KINDS[kind][1].objects.get(pk=claimed["uuid"]).lease_expires_at
+    assert renewed is not None
     assert renewed > timezone.now() + timedelta(seconds=60)
     assert r.json()["lease_expires_at"] is not None
 
@@ -204,7 +207,7 @@ def test_it_rejects_a_malformed_result(kind, worker, body, field):
 
 @pytest.mark.parametrize("perf", ["NaN", "Infinity", "-Infinity", True, "fast"])
 def test_it_rejects_a_non_finite_or_non_numeric_perf(worker, perf):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     worker.post(f"{API}/learnuplets/claim/")
 
     r = worker.post(f"{API}/learnuplets/{task.pk}/result/",
@@ -215,7 +218,7 @@ def test_it_rejects_a_non_finite_or_non_numeric_perf(worker, perf):
 
 
 def test_it_rejects_nan_written_as_a_bare_json_literal(worker):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     worker.post(f"{API}/learnuplets/claim/")
 
     r = worker.http.post(f"{API}/learnuplets/{task.pk}/result/",
@@ -228,7 +231,7 @@ def test_it_rejects_nan_written_as_a_bare_json_literal(worker):
 
 
 def test_it_requires_a_perf_when_a_learnuplet_is_done(worker):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     worker.post(f"{API}/learnuplets/claim/")
 
     r = worker.post(f"{API}/learnuplets/{task.pk}/result/", {"attempt": 1, "status": "done"})
@@ -238,7 +241,7 @@ def test_it_requires_a_perf_when_a_learnuplet_is_done(worker):
 
 
 def test_it_rejects_perf_keys_that_are_not_the_tasks_data(worker):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     worker.post(f"{API}/learnuplets/claim/")
 
     r = worker.post(f"{API}/learnuplets/{task.pk}/result/", {
@@ -252,7 +255,7 @@ def test_it_rejects_perf_keys_that_are_not_the_tasks_data(worker):
 
 
 def test_it_requires_where_the_predictions_are_when_a_preduplet_is_done(worker):
-    task = PredupletFactory()
+    task = PredupletFactory.create()
     worker.post(f"{API}/preduplets/claim/")
 
     r = worker.post(f"{API}/preduplets/{task.pk}/result/", {"attempt": 1, "status": "done"})
@@ -294,7 +297,7 @@ def test_it_lets_an_operator_claim(kind, operator):
 
 @pytest.mark.parametrize("key", ["\u0000", "not-a-uuid", "", "8C5E2F7A-1B3D-4E6F-A0B1-C2D3E4F5A604"])
 def test_it_refuses_score_keys_that_are_not_a_uuids_text_on_any_task(worker, key):
-    held = LearnupletFactory(status="pending", worker=worker.worker, attempt=1,
+    held = LearnupletFactory.create(status="pending", worker=worker.worker, attempt=1,
                              lease_expires_at=timezone.now() + timedelta(minutes=5))
     for pk in (held.pk, uuid.uuid4()):  # the claim held, and no task at all
         r = worker.post(f"{API}/learnuplets/{pk}/result/", {
