@@ -1,5 +1,6 @@
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -21,10 +22,10 @@ class Caller:
     def worker(self) -> uuid.UUID:
         return self.client.worker
 
-    def get(self, path: str, **params: object):  # type: ignore[no-untyped-def]
+    def get(self, path: str, **params: Any):
         return self.http.get(path, params, format="json")
 
-    def post(self, path: str, body: object = None):  # type: ignore[no-untyped-def]
+    def post(self, path: str, body: object = None):
         return self.http.post(path, body if body is not None else {}, format="json")
 
 
@@ -36,22 +37,22 @@ def make_caller(name: str, role: str, password: str | None = None) -> Caller:
 
 
 @pytest.fixture
-def uploader(db) -> Caller:  # type: ignore[no-untyped-def]
+def uploader(db) -> Caller:
     return make_caller("uploader", Role.CLIENT, password="uploader-pw-123")
 
 
 @pytest.fixture
-def worker(db) -> Caller:  # type: ignore[no-untyped-def]
+def worker(db) -> Caller:
     return make_caller("worker", Role.COMPUTE, password="worker-pw-123")
 
 
 @pytest.fixture
-def other_worker(db) -> Caller:  # type: ignore[no-untyped-def]
+def other_worker(db) -> Caller:
     return make_caller("worker-2", Role.COMPUTE)
 
 
 @pytest.fixture
-def operator(db) -> Caller:  # type: ignore[no-untyped-def]
+def operator(db) -> Caller:
     return make_caller("ops", Role.OPERATOR, password="ops-pw-123456")
 
 
@@ -66,7 +67,7 @@ def callers(uploader: Caller, worker: Caller, operator: Caller) -> dict[str, Cal
 
 
 @pytest.fixture
-def admin_browser(operator: Caller, settings) -> Client:  # type: ignore[no-untyped-def]
+def admin_browser(operator: Caller, settings) -> Client:
     """The operator logged in to the admin. Static files are served without the manifest
     that `collectstatic` writes in production."""
     settings.STORAGES = {**settings.STORAGES,

@@ -12,7 +12,7 @@ from problems.models import Algo, Data, Problem
 from tasks.models import Status
 
 
-class ProblemFactory(factory.django.DjangoModelFactory):
+class ProblemFactory(factory.django.DjangoModelFactory[Problem]):
     class Meta:
         model = Problem
 
@@ -25,7 +25,7 @@ class ProblemFactory(factory.django.DjangoModelFactory):
 # A bare algo row: the test builds the tasks it needs (registering through the API, or
 # problems.services, generates the chain from the algo's post_save).
 @factory.django.mute_signals(post_save)
-class AlgoFactory(factory.django.DjangoModelFactory):
+class AlgoFactory(factory.django.DjangoModelFactory[Algo]):
     class Meta:
         model = Algo
 
@@ -33,14 +33,14 @@ class AlgoFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"algo-{n}")
 
 
-class DataFactory(factory.django.DjangoModelFactory):
+class DataFactory(factory.django.DjangoModelFactory[Data]):
     class Meta:
         model = Data
 
     problems = factory.LazyFunction(list)
 
 
-class LearnupletFactory(factory.django.DjangoModelFactory):
+class LearnupletFactory(factory.django.DjangoModelFactory[Learnuplet]):
     class Meta:
         model = Learnuplet
 
@@ -55,7 +55,7 @@ class LearnupletFactory(factory.django.DjangoModelFactory):
     queued_at = factory.LazyFunction(timezone.now)
 
 
-class PredupletFactory(factory.django.DjangoModelFactory):
+class PredupletFactory(factory.django.DjangoModelFactory[Preduplet]):
     class Meta:
         model = Preduplet
 
@@ -65,3 +65,9 @@ class PredupletFactory(factory.django.DjangoModelFactory):
     model = factory.LazyFunction(uuid.uuid4)
     status = Status.TODO
     queued_at = factory.LazyFunction(timezone.now)
+
+
+# Any of the factories above: `.create()` gives the record of its model.
+AnyFactory = (
+    type[ProblemFactory] | type[AlgoFactory] | type[DataFactory] | type[LearnupletFactory] | type[PredupletFactory]
+)

@@ -6,6 +6,12 @@ from typing import Any
 API = "/api/v1"
 
 
+def _answer(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.content
+    body: dict[str, Any] = r.json()
+    return body
+
+
 def uuids(n: int) -> list[str]:
     return [str(uuid.uuid4()) for _ in range(n)]
 
@@ -18,20 +24,17 @@ def create_problem(caller: Any, *, size: int = 2, test: list[str] | None = None,
         "size_train_dataset": size,
         "higher_is_better": higher_is_better,
     })
-    assert r.status_code == 201, r.content
-    return r.json()
+    return _answer(r, 201)
 
 
 def register_data(caller: Any, problems: list[str], data: list[str]) -> dict[str, Any]:
     r = caller.post(f"{API}/data/", {"uuid": data, "problems": problems})
-    assert r.status_code == 201, r.content
-    return r.json()
+    return _answer(r, 201)
 
 
 def register_algo(caller: Any, problem: str, name: str = "algo") -> dict[str, Any]:
     r = caller.post(f"{API}/algos/", {"problem": problem, "name": name})
-    assert r.status_code == 201, r.content
-    return r.json()
+    return _answer(r, 201)
 
 
 def learnuplets(caller: Any, **filters: Any) -> list[dict[str, Any]]:
@@ -42,8 +45,7 @@ def learnuplets(caller: Any, **filters: Any) -> list[dict[str, Any]]:
 
 def claim(caller: Any, kind: str = "learnuplets") -> dict[str, Any]:
     r = caller.post(f"{API}/{kind}/claim/")
-    assert r.status_code == 200, r.content
-    return r.json()
+    return _answer(r, 200)
 
 
 def report_done(caller: Any, task: dict[str, Any], perf: float) -> dict[str, Any]:
@@ -52,12 +54,10 @@ def report_done(caller: Any, task: dict[str, Any], perf: float) -> dict[str, Any
         "train_perf": {d: perf for d in task["train_data"]},
         "test_perf": {d: perf for d in task["test_data"]},
     })
-    assert r.status_code == 200, r.content
-    return r.json()
+    return _answer(r, 200)
 
 
 def report_failed(caller: Any, task: dict[str, Any], error: str = "boom") -> dict[str, Any]:
     r = caller.post(f"{API}/learnuplets/{task['uuid']}/result/",
                     {"attempt": task["attempt"], "status": "failed", "error": error})
-    assert r.status_code == 200, r.content
-    return r.json()
+    return _answer(r, 200)

@@ -304,7 +304,7 @@ class Route:
         text = text.replace("(?:/.*)?", "/no/such/route")
         parts = GROUP.split(text)
         # GROUP has three groups: split() yields text, name, conv, pname, text, ...
-        filled = [("", {})]
+        filled: list[tuple[str, dict[str, str]]] = [("", {})]
         for i in range(0, len(parts), 4):
             literal = parts[i]
             filled = [(prefix + literal, bound) for prefix, bound in filled]

@@ -22,10 +22,10 @@ class Morpheo:
     http: APIClient
     worker: uuid.UUID | None
 
-    def get(self, path: str, **params: Any):  # type: ignore[no-untyped-def]
+    def get(self, path: str, **params: Any):
         return self.http.get(path, params)
 
-    def post(self, path: str, body: Any = None):  # type: ignore[no-untyped-def]
+    def post(self, path: str, body: Any = None):
         return self.http.post(path, body if body is not None else {}, format="json")
 
 

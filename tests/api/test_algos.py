@@ -13,7 +13,7 @@ U = "3f2e1d0c-9b8a-4766-8544-332211009988"
 
 
 def test_it_registers_an_algo(uploader):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     r = uploader.post(f"{API}/algos/", {"uuid": U, "problem": str(problem.uuid), "name": "sgd"})
     assert r.status_code == 201, r.json()
     got = r.json()
@@ -23,13 +23,13 @@ def test_it_registers_an_algo(uploader):
 
 
 def test_it_reports_no_learnuplets_for_a_problem_without_data(uploader):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     r = uploader.post(f"{API}/algos/", {"problem": str(problem.uuid), "name": "sgd"})
     assert r.json()["new_learnuplets"] == 0
 
 
 def test_it_reports_the_learnuplets_made_for_the_new_algo(uploader):
-    problem = ProblemFactory(size_train_dataset=2)
+    problem = ProblemFactory.create(size_train_dataset=2)
     DataFactory.create_batch(5, problems=[problem.uuid])
     r = uploader.post(f"{API}/algos/", {"problem": str(problem.uuid), "name": "sgd"})
     assert r.json()["new_learnuplets"] == 3
@@ -37,7 +37,7 @@ def test_it_reports_the_learnuplets_made_for_the_new_algo(uploader):
 
 
 def test_it_lets_an_operator_register_an_algo(operator):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     assert operator.post(f"{API}/algos/", {"problem": str(problem.uuid), "name": "x"}).status_code == 201
 
 
@@ -49,7 +49,7 @@ def test_it_refuses_an_unknown_problem_and_registers_nothing(uploader):
 
 
 def test_it_refuses_a_duplicate_algo_uuid(uploader):
-    algo = AlgoFactory()
+    algo = AlgoFactory.create()
     r = uploader.post(f"{API}/algos/", {"uuid": str(algo.uuid), "problem": str(algo.problem_id), "name": "x"})
     assert r.status_code == 400
     assert "uuid" in r.json()
@@ -72,7 +72,7 @@ def test_it_refuses_a_duplicate_algo_uuid(uploader):
     ],
 )
 def test_it_refuses_a_malformed_field_naming_it(uploader, field, value):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     fields: dict[str, object] = {"problem": str(problem.uuid), "name": "sgd", field: value}
     r = uploader.post(f"{API}/algos/", {k: v for k, v in fields.items() if v is not ...})
     assert r.status_code == 400
@@ -81,7 +81,7 @@ def test_it_refuses_a_malformed_field_naming_it(uploader, field, value):
 
 
 def test_it_refuses_an_upper_case_problem_uuid(uploader):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     r = uploader.post(f"{API}/algos/", {"problem": str(problem.uuid).upper(), "name": "sgd"})
     assert r.status_code == 400
     assert "problem" in r.json()
@@ -92,7 +92,7 @@ def test_it_refuses_anonymous_registration(anonymous):
 
 
 def test_it_forbids_compute_workers_to_register_algos(worker):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     assert worker.post(f"{API}/algos/", {"problem": str(problem.uuid), "name": "x"}).status_code == 403
 
 
@@ -104,8 +104,8 @@ def test_it_lists_algos_paginated(uploader):
 
 
 def test_it_filters_algos_by_problem(uploader):
-    algo = AlgoFactory()
-    AlgoFactory()
+    algo = AlgoFactory.create()
+    AlgoFactory.create()
     page = uploader.get(f"{API}/algos/", problem=str(algo.problem_id)).json()
     assert [a["uuid"] for a in page["results"]] == [str(algo.uuid)]
 
@@ -118,7 +118,7 @@ def test_it_refuses_a_malformed_problem_filter(uploader, bad):
 
 
 def test_it_shows_one_algo(uploader):
-    algo = AlgoFactory(name="boost")
+    algo = AlgoFactory.create(name="boost")
     r = uploader.get(f"{API}/algos/{algo.uuid}/")
     assert r.status_code == 200
     assert r.json()["name"] == "boost" and r.json()["problem"] == str(algo.problem_id)
@@ -129,5 +129,5 @@ def test_it_answers_404_for_an_unknown_algo(uploader):
 
 
 def test_it_answers_404_for_a_malformed_algo_uuid(uploader):
-    algo = AlgoFactory()
+    algo = AlgoFactory.create()
     assert uploader.get(f"{API}/algos/{str(algo.uuid).upper()}/").status_code == 404

@@ -134,10 +134,10 @@ def test_it_has_a_contract_row_for_every_route_and_method():
 
 @pytest.mark.parametrize("who", WHO)
 @pytest.mark.parametrize(("method", "template"), sorted(CONTRACT), ids=[f"{m} {t}" for m, t in sorted(CONTRACT)])
-def test_it_answers_each_caller_as_the_contract_says(db, method, template, who):  # type: ignore[no-untyped-def]
+def test_it_answers_each_caller_as_the_contract_says(db, method, template, who):
     # Tasks that exist: a claim by a permitted role then succeeds instead of answering 404.
-    LearnupletFactory(uuid=TASK)
-    PredupletFactory(uuid=TASK)
+    LearnupletFactory.create(uuid=TASK)
+    PredupletFactory.create(uuid=TASK)
     caller = credentials_of(who)
     ok = expected(CONTRACT[(method, template)], who)
     for route in SERVED[(method, template)]:

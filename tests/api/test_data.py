@@ -17,7 +17,7 @@ def uuids(n: int) -> list[str]:
 
 
 def test_it_registers_one_data_given_as_a_string(uploader):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     r = uploader.post(f"{API}/data/", {"uuid": U, "problems": [str(problem.uuid)]})
     assert r.status_code == 201, r.json()
     got = r.json()
@@ -29,7 +29,7 @@ def test_it_registers_one_data_given_as_a_string(uploader):
 
 
 def test_it_registers_a_list_of_data_in_request_order(uploader):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     sent = uuids(20)
     r = uploader.post(f"{API}/data/", {"uuid": sent, "problems": [str(problem.uuid)]})
     assert r.status_code == 201
@@ -39,20 +39,20 @@ def test_it_registers_a_list_of_data_in_request_order(uploader):
 
 
 def test_it_registers_data_for_several_problems(uploader):
-    problems = sorted(str(ProblemFactory().uuid) for _ in range(2))
+    problems = sorted(str(ProblemFactory.create().uuid) for _ in range(2))
     r = uploader.post(f"{API}/data/", {"uuid": [U], "problems": problems})
     assert r.status_code == 201
     assert sorted(map(str, Data.objects.get(pk=U).problems)) == problems
 
 
 def test_it_reports_no_learnuplets_when_the_problem_has_no_algo(uploader):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     r = uploader.post(f"{API}/data/", {"uuid": uuids(4), "problems": [str(problem.uuid)]})
     assert r.json()["new_learnuplets"] == 0
 
 
 def test_it_reports_the_learnuplets_made_for_the_new_data(uploader):
-    problem = ProblemFactory(size_train_dataset=2)
+    problem = ProblemFactory.create(size_train_dataset=2)
     AlgoFactory.create_batch(2, problem=problem)
     r = uploader.post(f"{API}/data/", {"uuid": uuids(3), "problems": [str(problem.uuid)]})
     assert r.json()["new_learnuplets"] == 4
@@ -60,14 +60,14 @@ def test_it_reports_the_learnuplets_made_for_the_new_data(uploader):
 
 
 def test_it_lets_an_operator_register_data(operator):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     assert operator.post(f"{API}/data/", {"uuid": U, "problems": [str(problem.uuid)]}).status_code == 201
 
 
 def test_it_registers_nothing_when_one_uuid_is_already_registered(uploader):
-    problem = ProblemFactory()
-    AlgoFactory(problem=problem)
-    DataFactory(uuid=U, problems=[problem.uuid])
+    problem = ProblemFactory.create()
+    AlgoFactory.create(problem=problem)
+    DataFactory.create(uuid=U, problems=[problem.uuid])
     fresh = uuids(3)
     r = uploader.post(f"{API}/data/", {"uuid": [*fresh, U], "problems": [str(problem.uuid)]})
     assert r.status_code == 400
@@ -77,15 +77,15 @@ def test_it_registers_nothing_when_one_uuid_is_already_registered(uploader):
 
 
 def test_it_refuses_to_register_data_again_for_another_problem(uploader):
-    first, second = ProblemFactory(), ProblemFactory()
-    DataFactory(uuid=U, problems=[first.uuid])
+    first, second = ProblemFactory.create(), ProblemFactory.create()
+    DataFactory.create(uuid=U, problems=[first.uuid])
     r = uploader.post(f"{API}/data/", {"uuid": U, "problems": [str(second.uuid)]})
     assert r.status_code == 400
     assert Data.objects.get(pk=U).problems == [first.uuid]
 
 
 def test_it_registers_nothing_when_one_problem_is_unknown(uploader):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     unknown = str(uuid.uuid4())
     r = uploader.post(f"{API}/data/", {"uuid": uuids(3), "problems": [str(problem.uuid), unknown]})
     assert r.status_code == 400
@@ -114,7 +114,7 @@ def test_it_registers_nothing_when_one_problem_is_unknown(uploader):
     ],
 )
 def test_it_refuses_a_malformed_field_and_registers_nothing(uploader, field, value):
-    problem = str(ProblemFactory().uuid)
+    problem = str(ProblemFactory.create().uuid)
     fields: dict[str, object] = {"uuid": [str(uuid.uuid4())], "problems": [problem]}
     fields[field] = value(problem) if callable(value) else value
     r = uploader.post(f"{API}/data/", {k: v for k, v in fields.items() if v is not ...})
@@ -128,7 +128,7 @@ def test_it_refuses_anonymous_registration(anonymous):
 
 
 def test_it_forbids_compute_workers_to_register_data(worker):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     assert worker.post(f"{API}/data/", {"uuid": U, "problems": [str(problem.uuid)]}).status_code == 403
     assert not Data.objects.exists()
 
@@ -141,9 +141,9 @@ def test_it_lists_data_paginated(uploader):
 
 
 def test_it_filters_data_by_problem(uploader):
-    problem = ProblemFactory()
-    mine = DataFactory(problems=[uuid.uuid4(), problem.uuid])
-    DataFactory(problems=[uuid.uuid4()])
+    problem = ProblemFactory.create()
+    mine = DataFactory.create(problems=[uuid.uuid4(), problem.uuid])
+    DataFactory.create(problems=[uuid.uuid4()])
     page = uploader.get(f"{API}/data/", problem=str(problem.uuid)).json()
     assert [d["uuid"] for d in page["results"]] == [str(mine.uuid)]
 
@@ -156,7 +156,7 @@ def test_it_refuses_a_malformed_problem_filter(uploader, bad):
 
 
 def test_it_shows_one_data(uploader):
-    data = DataFactory(problems=[uuid.UUID(U)])
+    data = DataFactory.create(problems=[uuid.UUID(U)])
     r = uploader.get(f"{API}/data/{data.uuid}/")
     assert r.status_code == 200
     assert r.json()["problems"] == [U]
@@ -167,5 +167,5 @@ def test_it_answers_404_for_unknown_data(uploader):
 
 
 def test_it_answers_404_for_a_malformed_data_uuid(uploader):
-    data = DataFactory()
+    data = DataFactory.create()
     assert uploader.get(f"{API}/data/{str(data.uuid).upper()}/").status_code == 404

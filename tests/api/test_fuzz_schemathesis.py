@@ -81,34 +81,34 @@ def callers_by_role(transactional_db: None) -> dict[str, Caller]:
 
 @pytest.fixture
 def world(callers_by_role: dict[str, Caller]) -> World:
-    problem = ProblemFactory()
-    algo = AlgoFactory(problem=problem)
-    data = DataFactory(problems=[problem.uuid])
-    learnuplet = LearnupletFactory(algo=algo, train_data=[data.uuid])
-    preduplet = PredupletFactory(problem=problem, data=[data.uuid])
+    problem = ProblemFactory.create()
+    algo = AlgoFactory.create(problem=problem)
+    data = DataFactory.create(problems=[problem.uuid])
+    learnuplet = LearnupletFactory.create(algo=algo, train_data=[data.uuid])
+    preduplet = PredupletFactory.create(problem=problem, data=[data.uuid])
     held = {"worker": callers_by_role[Role.COMPUTE].worker, "attempt": 1, "status": Status.PENDING,
             "lease_expires_at": timezone.now() + timedelta(hours=1)}
     return World(
         {"problems": problem.uuid, "algos": algo.uuid, "data": data.uuid,
          "learnuplets": learnuplet.uuid, "preduplets": preduplet.uuid},
-        {"learnuplets": LearnupletFactory(algo=algo, train_data=[data.uuid], **held).uuid,
-         "preduplets": PredupletFactory(problem=problem, data=[data.uuid], **held).uuid},
+        {"learnuplets": LearnupletFactory.create(algo=algo, train_data=[data.uuid], **held).uuid,
+         "preduplets": PredupletFactory.create(problem=problem, data=[data.uuid], **held).uuid},
     )
 
 
 @pytest.fixture
-def live_schema(live_server):  # type: ignore[no-untyped-def]
+def live_schema(live_server):
     return schemathesis.openapi.from_url(f"{live_server.url}/api/v1/schema/")
 
 
-def test_it_fuzzes_the_operations_the_live_server_documents(live_schema):  # type: ignore[no-untyped-def]
+def test_it_fuzzes_the_operations_the_live_server_documents(live_schema):
     live = sorted((op.ok().method.upper(), op.ok().path) for op in live_schema.get_all_operations())
     assert live == OPERATIONS
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_it_answers_within_the_schema(live_schema, callers_by_role, world, method, path):  # type: ignore[no-untyped-def]
+def test_it_answers_within_the_schema(live_schema, callers_by_role, world, method, path):
     operation = live_schema[path][method]
     strategies = [operation.as_strategy(mode) for mode in GenerationMode]
     names = [p.name for p in operation.path_parameters]
@@ -119,7 +119,7 @@ def test_it_answers_within_the_schema(live_schema, callers_by_role, world, metho
     @given(case=st.one_of(strategies))
     @settings(max_examples=EXAMPLES * len(strategies), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    def fuzz(case):  # type: ignore[no-untyped-def]
+    def fuzz(case):
         # One request may be refused to one role and served to another: send it as each.
         for caller in callers_by_role.values():
             answer = case.call_and_validate(headers={"Authorization": f"Token {caller.token}"}, checks=CHECKS)

@@ -9,6 +9,7 @@ import socket
 import time
 import tracemalloc
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -45,7 +46,7 @@ def held(worker: Caller) -> dict[str, Learnuplet | Preduplet]:
     """A learnuplet and a preduplet the worker holds (attempt 1), for its reports."""
     claim = {"status": Status.PENDING, "worker": worker.worker, "attempt": 1,
              "lease_expires_at": "2999-01-01T00:00:00Z"}
-    return {"learnuplet": LearnupletFactory(**claim), "preduplet": PredupletFactory(**claim)}
+    return {"learnuplet": LearnupletFactory.create(**claim), "preduplet": PredupletFactory.create(**claim)}
 
 
 def counts() -> dict[str, int]:
@@ -65,7 +66,7 @@ def basic(name: str, password: str) -> APIClient:
 
 
 @pytest.fixture
-def senders(uploader: Caller, worker: Caller, held) -> dict[str, APIClient]:  # type: ignore[no-untyped-def]
+def senders(uploader: Caller, worker: Caller, held) -> dict[str, APIClient]:
     """Every route that reads a body, with the caller that may write there."""
     lu, pu = held["learnuplet"].uuid, held["preduplet"].uuid
     up_basic = basic("uploader", "uploader-pw-123")
@@ -83,11 +84,11 @@ def senders(uploader: Caller, worker: Caller, held) -> dict[str, APIClient]:  # 
     }
 
 
-def post_raw(http: APIClient, path: str, body: bytes, content_type: str = "application/json"):  # type: ignore[no-untyped-def]
-    return http.generic("POST", path, body, content_type=content_type)
+def post_raw(http: APIClient, path: str, body: bytes, content_type: str = "application/json"):
+    return http.generic("POST", path, body, content_type=content_type)  # type: ignore[arg-type]  # DRF's stub: str; Django takes bytes
 
 
-def assert_refused(r, statuses: tuple[int, ...] = (400,)) -> None:  # type: ignore[no-untyped-def]
+def assert_refused(r, statuses: tuple[int, ...] = (400,)) -> None:
     assert r.status_code in statuses, (r.status_code, r.content[:300])
     assert r["Content-Type"].startswith("application/json")
     body = r.json()
@@ -96,7 +97,7 @@ def assert_refused(r, statuses: tuple[int, ...] = (400,)) -> None:  # type: igno
 
 # Huge bodies
 
-def test_it_refuses_a_body_over_the_limit_with_413_on_every_route(senders):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_body_over_the_limit_with_413_on_every_route(senders):
     body = json.dumps({"uuid": many(80_000), "problems": [u()]}).encode()  # about 3.2 MB
     before = snapshot()
     for path, http in senders.items():
@@ -120,19 +121,24 @@ class Endless(io.RawIOBase):
         return n
 
 
-def test_it_refuses_a_gigabyte_body_after_reading_only_the_limit(uploader, settings):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_gigabyte_body_after_reading_only_the_limit(uploader, settings):
     body = Endless(2**30)
     environ = RequestFactory().generic("POST", f"{API}/data/",
                                        HTTP_AUTHORIZATION=f"Token {uploader.token}").environ
     environ.update({"wsgi.input": body, "CONTENT_LENGTH": str(body.size), "CONTENT_TYPE": "application/json"})
     answered: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        answered.append(status)
+        return lambda chunk: None
+
     # As Django's test client does: the test's transaction holds the connection.
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     tracemalloc.start()
     try:
         started = time.monotonic()
-        response = WSGIHandler()(environ, lambda status, headers: answered.append(status))
+        response = WSGIHandler()(environ, start_response)
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -148,7 +154,7 @@ def test_it_refuses_a_gigabyte_body_after_reading_only_the_limit(uploader, setti
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_answers_413_to_a_real_connection_announcing_a_gigabyte(uploader):  # type: ignore[no-untyped-def]
+def test_it_answers_413_to_a_real_connection_announcing_a_gigabyte(uploader):
     """Over HTTP to gunicorn: the answer comes once the limit is read, not after a gigabyte."""
     with Server(database_url(connection.settings_dict), workers=1) as server:
         address = urlparse(server.url)
@@ -177,7 +183,7 @@ def test_it_answers_413_to_a_real_connection_announcing_a_gigabyte(uploader):  #
     (f"{API}/problems/", "test_dataset"), (f"{API}/data/", "uuid"), (f"{API}/data/", "problems"),
     (f"{API}/preduplets/", "data"), ("/data", "uuid"), ("/problem", "test_dataset"), ("/prediction", "data"),
 ])
-def test_it_refuses_a_hundred_thousand_uuids_in_a_list(senders, path, field):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_hundred_thousand_uuids_in_a_list(senders, path, field):
     http = senders[path]
     body = {"uuid": u(), "workflow": u(), "size_train_dataset": 1, "problems": [u()], "problem": u(),
             "data": [u()], "name": "x", "test_dataset": [u()]}
@@ -190,7 +196,7 @@ def test_it_refuses_a_hundred_thousand_uuids_in_a_list(senders, path, field):  #
 @pytest.mark.parametrize(("path", "field", "cap"), [
     (f"{API}/data/", "uuid", 50_000), (f"{API}/data/", "problems", 1_000), (f"{API}/preduplets/", "data", 10_000),
 ])
-def test_it_refuses_lists_over_their_cap_when_the_body_limit_is_raised(senders, settings, path, field, cap):  # type: ignore[no-untyped-def]
+def test_it_refuses_lists_over_their_cap_when_the_body_limit_is_raised(senders, settings, path, field, cap):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
     http = senders[path]
     body = {"uuid": [u()], "problems": [u()], "problem": u(), "data": [u()], field: many(HUNDRED_THOUSAND)}
@@ -203,7 +209,7 @@ def test_it_refuses_lists_over_their_cap_when_the_body_limit_is_raised(senders, 
     assert snapshot() == before
 
 
-def test_it_refuses_a_hundred_thousand_train_perf_keys(senders, held):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_hundred_thousand_train_perf_keys(senders, held):
     http = senders[f"{API}/learnuplets/{held['learnuplet'].uuid}/result/"]
     body = {"attempt": 1, "status": "done", "perf": 0.5, "train_perf": {k: 0.5 for k in many(HUNDRED_THOUSAND)}}
     before = snapshot()
@@ -212,7 +218,7 @@ def test_it_refuses_a_hundred_thousand_train_perf_keys(senders, held):  # type: 
     assert snapshot() == before
 
 
-def test_it_refuses_too_many_query_parameters_with_json(uploader):  # type: ignore[no-untyped-def]
+def test_it_refuses_too_many_query_parameters_with_json(uploader):
     query = "&".join(f"problem={u()}" for _ in range(2_000))
     r = uploader.http.get(f"{API}/algos/?{query}")
     assert_refused(r)
@@ -221,7 +227,7 @@ def test_it_refuses_too_many_query_parameters_with_json(uploader):  # type: igno
 # Deep nesting
 
 @pytest.mark.parametrize("depth", [500, 100_000])
-def test_it_refuses_deeply_nested_json_on_every_route(senders, depth):  # type: ignore[no-untyped-def]
+def test_it_refuses_deeply_nested_json_on_every_route(senders, depth):
     nested = b"[" * depth + b"]" * depth
     before = snapshot()
     for path, http in senders.items():
@@ -238,7 +244,7 @@ NON_FINITE = [b"NaN", b"Infinity", b"-Infinity", b"1e999", b'"NaN"', b'"Infinity
 @pytest.mark.parametrize("value", NON_FINITE, ids=[v.decode() for v in NON_FINITE])
 @pytest.mark.parametrize("where", ["perf", "train_perf", "test_perf"])
 @pytest.mark.parametrize("route", ["v1", "2017"])
-def test_it_refuses_non_finite_performances(senders, held, value, where, route):  # type: ignore[no-untyped-def]
+def test_it_refuses_non_finite_performances(senders, held, value, where, route):
     task = held["learnuplet"]
     path = f"{API}/learnuplets/{task.uuid}/result/" if route == "v1" else f"/learndone/{task.uuid}"
     http = senders[path]
@@ -257,8 +263,9 @@ def test_it_refuses_non_finite_performances(senders, held, value, where, route):
 
 # Duplicate UUIDs and keys
 
-def test_it_refuses_duplicate_uuids_in_one_registration(senders):  # type: ignore[no-untyped-def]
+def test_it_refuses_duplicate_uuids_in_one_registration(senders):
     problem = Problem.objects.first()
+    assert problem is not None
     a, t = u(), u()
     cases = [
         (f"{API}/data/", {"uuid": [a, u(), a], "problems": [str(problem.pk)]}),
@@ -276,7 +283,7 @@ def test_it_refuses_duplicate_uuids_in_one_registration(senders):  # type: ignor
 
 
 @pytest.mark.parametrize("route", ["v1", "2017"])
-def test_it_refuses_a_duplicate_uuid_in_a_prediction_result(senders, held, route):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_duplicate_uuid_in_a_prediction_result(senders, held, route):
     task = held["preduplet"]
     path = f"{API}/preduplets/{task.uuid}/result/" if route == "v1" else f"/preddone/{task.uuid}"
     http = senders[path]
@@ -286,7 +293,7 @@ def test_it_refuses_a_duplicate_uuid_in_a_prediction_result(senders, held, route
     assert snapshot() == before
 
 
-def test_it_refuses_a_duplicate_key_in_a_json_object(senders, held):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_duplicate_key_in_a_json_object(senders, held):
     task = held["learnuplet"]
     d = str(task.train_data[0])
     path = f"{API}/learnuplets/{task.uuid}/result/"
@@ -310,7 +317,7 @@ NOT_TEXT = [
 
 
 @pytest.mark.parametrize("body", NOT_TEXT, ids=["ff-fe", "latin-1", "bom-then-ff", "utf-16"])
-def test_it_refuses_bodies_that_are_not_utf8_on_every_route(senders, body):  # type: ignore[no-untyped-def]
+def test_it_refuses_bodies_that_are_not_utf8_on_every_route(senders, body):
     before = snapshot()
     for path, http in senders.items():
         assert_refused(post_raw(http, path, body))
@@ -318,8 +325,10 @@ def test_it_refuses_bodies_that_are_not_utf8_on_every_route(senders, body):  # t
 
 
 @pytest.mark.parametrize("text", ["\\ud800", "\\udfff", "a\\u0000b"], ids=["high-surrogate", "low-surrogate", "nul"])
-def test_it_refuses_text_postgresql_cannot_store(senders, text):  # type: ignore[no-untyped-def]
-    problem = str(Problem.objects.first().pk)
+def test_it_refuses_text_postgresql_cannot_store(senders, text):
+    first = Problem.objects.first()
+    assert first is not None
+    problem = str(first.pk)
     cases = [(f"{API}/algos/", f'{{"problem": "{problem}", "name": "{text}"}}'),
              ("/algo", f'{{"uuid": "{u()}", "problem": "{problem}", "name": "{text}"}}')]
     before = snapshot()
@@ -329,7 +338,7 @@ def test_it_refuses_text_postgresql_cannot_store(senders, text):  # type: ignore
     assert snapshot() == before
 
 
-def test_it_refuses_a_lone_surrogate_as_a_key(senders, held):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_lone_surrogate_as_a_key(senders, held):
     path = f"{API}/learnuplets/{held['learnuplet'].uuid}/result/"
     http = senders[path]
     before = snapshot()
@@ -338,7 +347,7 @@ def test_it_refuses_a_lone_surrogate_as_a_key(senders, held):  # type: ignore[no
     assert snapshot() == before
 
 
-def test_it_refuses_an_unknown_charset(uploader):  # type: ignore[no-untyped-def]
+def test_it_refuses_an_unknown_charset(uploader):
     r = post_raw(uploader.http, f"{API}/algos/", b'{"name": "x"}', content_type="application/json; charset=no-such")
     assert_refused(r)
 
@@ -351,13 +360,13 @@ def test_it_refuses_a_body_that_a_codec_refuses_without_a_reason(uploader):
 
 @pytest.mark.parametrize("path", [f"{API}/algos/?problem=%ff", f"{API}/learnuplets/?status=%ff%fe",
                                   "/algo?problem=%ff", "/learnuplet?worker=%c3%28"])
-def test_it_refuses_query_values_that_are_not_utf8(uploader, path):  # type: ignore[no-untyped-def]
+def test_it_refuses_query_values_that_are_not_utf8(uploader, path):
     http = uploader.http if path.startswith("/api/") else basic("uploader", "uploader-pw-123")
     assert_refused(http.get(path))
 
 
 @pytest.mark.parametrize("path", [f"{API}/problems/%ff%fe/", "/problem/%ff%fe", "/learndone/%ff"])
-def test_it_answers_a_path_that_is_not_utf8_with_a_json_4xx(uploader, worker, path):  # type: ignore[no-untyped-def]
+def test_it_answers_a_path_that_is_not_utf8_with_a_json_4xx(uploader, worker, path):
     caller = worker if "done" in path else uploader
     http = caller.http if path.startswith("/api/") else basic(
         caller.client.user.username, "worker-pw-123" if caller is worker else "uploader-pw-123")
@@ -366,7 +375,7 @@ def test_it_answers_a_path_that_is_not_utf8_with_a_json_4xx(uploader, worker, pa
 
 
 @pytest.mark.parametrize("path", [f"{API}/learnuplets/?status=,,,", f"{API}/preduplets/?status=todo,"])
-def test_it_refuses_empty_items_in_a_comma_separated_filter(uploader, path):  # type: ignore[no-untyped-def]
+def test_it_refuses_empty_items_in_a_comma_separated_filter(uploader, path):
     r = uploader.http.get(path)
     assert_refused(r)
     assert "status" in r.json()

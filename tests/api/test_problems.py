@@ -93,7 +93,7 @@ def test_it_refuses_a_malformed_field_naming_it(uploader, field, value):
 
 
 def test_it_refuses_a_duplicate_problem_uuid(uploader):
-    ProblemFactory(uuid=U)
+    ProblemFactory.create(uuid=U)
     r = uploader.post(f"{API}/problems/", body(uuid=U))
     assert r.status_code == 400
     assert "uuid" in r.json()
@@ -125,13 +125,13 @@ def test_it_lists_problems_paginated(uploader):
 
 
 def test_it_lists_problems_to_every_role(callers):
-    ProblemFactory()
+    ProblemFactory.create()
     for caller in callers.values():
         assert caller.get(f"{API}/problems/").json()["count"] == 1
 
 
 def test_it_shows_one_problem(uploader):
-    problem = ProblemFactory(size_train_dataset=7)
+    problem = ProblemFactory.create(size_train_dataset=7)
     r = uploader.get(f"{API}/problems/{problem.uuid}/")
     assert r.status_code == 200
     assert r.json()["uuid"] == str(problem.uuid) and r.json()["size_train_dataset"] == 7
@@ -145,7 +145,7 @@ def test_it_answers_404_for_an_unknown_problem(uploader):
 
 @pytest.mark.parametrize("bad", ["nope", U.upper(), U.replace("-", ""), U + "0"])
 def test_it_answers_json_404_for_a_malformed_uuid_in_the_path(uploader, bad):
-    ProblemFactory(uuid=U)
+    ProblemFactory.create(uuid=U)
     r = uploader.get(f"{API}/problems/{bad}/")
     assert r.status_code == 404
     assert r["Content-Type"] == "application/json" and r.json()
@@ -158,13 +158,13 @@ def test_it_refuses_anonymous_reads(anonymous):
 # Leaderboard
 
 def test_it_ranks_algos_best_first_with_untrained_ones_last(uploader):
-    problem = ProblemFactory()
-    weak, strong, untrained = (AlgoFactory(problem=problem, name=n) for n in ("weak", "strong", "new"))
-    LearnupletFactory(algo=weak, rank=0, status="done", perf=0.2)
-    LearnupletFactory(algo=strong, rank=0, status="done", perf=0.9)
-    best = LearnupletFactory(algo=strong, rank=1, status="done", perf=0.95)
-    LearnupletFactory(algo=strong, rank=2, status="failed")
-    LearnupletFactory(algo=untrained, rank=0, status="todo")
+    problem = ProblemFactory.create()
+    weak, strong, untrained = (AlgoFactory.create(problem=problem, name=n) for n in ("weak", "strong", "new"))
+    LearnupletFactory.create(algo=weak, rank=0, status="done", perf=0.2)
+    LearnupletFactory.create(algo=strong, rank=0, status="done", perf=0.9)
+    best = LearnupletFactory.create(algo=strong, rank=1, status="done", perf=0.95)
+    LearnupletFactory.create(algo=strong, rank=2, status="failed")
+    LearnupletFactory.create(algo=untrained, rank=0, status="todo")
     r = uploader.get(f"{API}/problems/{problem.uuid}/leaderboard/")
     assert r.status_code == 200
     rows = r.json()
@@ -177,16 +177,16 @@ def test_it_ranks_algos_best_first_with_untrained_ones_last(uploader):
 
 
 def test_it_ranks_lowest_perf_first_when_lower_is_better(uploader):
-    problem = ProblemFactory(higher_is_better=False)
+    problem = ProblemFactory.create(higher_is_better=False)
     for name, perf in (("high", 0.9), ("low", 0.1)):
-        LearnupletFactory(algo=AlgoFactory(problem=problem, name=name), rank=0, status="done", perf=perf)
+        LearnupletFactory.create(algo=AlgoFactory.create(problem=problem, name=name), rank=0, status="done", perf=perf)
     rows = uploader.get(f"{API}/problems/{problem.uuid}/leaderboard/").json()
     assert [row["name"] for row in rows] == ["low", "high"]
 
 
 def test_it_leaves_other_problems_off_the_leaderboard(uploader):
-    problem = ProblemFactory()
-    AlgoFactory()
+    problem = ProblemFactory.create()
+    AlgoFactory.create()
     assert uploader.get(f"{API}/problems/{problem.uuid}/leaderboard/").json() == []
 
 

@@ -8,6 +8,7 @@ then counts and reads its page.
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -20,10 +21,10 @@ from tests.factories import AlgoFactory, DataFactory, LearnupletFactory, Predupl
 API = "/api/v1"
 
 
-def queries(request: Callable[[], object]) -> int:
+def queries(request: Callable[[], Any]) -> int:  # a test client's response
     with CaptureQueriesContext(connection) as ctx:
         response = request()
-    assert response.status_code in (200, 201), response.content  # type: ignore[attr-defined]
+    assert response.status_code in (200, 201), response.content
     return len(ctx.captured_queries)
 
 
@@ -32,24 +33,24 @@ def grow_problems(n: int) -> None:
 
 
 def grow_algos(n: int) -> None:
-    AlgoFactory.create_batch(n, problem=ProblemFactory())
+    AlgoFactory.create_batch(n, problem=ProblemFactory.create())
 
 
 def grow_data(n: int) -> None:
     # Some rows are test data, which clients' lists leave out with a subquery.
-    problem = ProblemFactory(test_dataset=[uuid.uuid4()])
+    problem = ProblemFactory.create(test_dataset=[uuid.uuid4()])
     DataFactory.create_batch(n, problems=[problem.uuid])
-    DataFactory(uuid=problem.test_dataset[0], problems=[problem.uuid])
+    DataFactory.create(uuid=problem.test_dataset[0], problems=[problem.uuid])
 
 
 def grow_learnuplets(n: int) -> None:
-    algo = AlgoFactory()
+    algo = AlgoFactory.create()
     for rank in range(n):
-        LearnupletFactory(algo=algo, rank=rank, status="done", perf=rank / n)
+        LearnupletFactory.create(algo=algo, rank=rank, status="done", perf=rank / n)
 
 
 def grow_preduplets(n: int) -> None:
-    PredupletFactory.create_batch(n, problem=ProblemFactory())
+    PredupletFactory.create_batch(n, problem=ProblemFactory.create())
 
 
 # Expected queries by role: for clients, learnuplet and preduplet pages cost one more, the
@@ -80,12 +81,12 @@ def test_it_lists_with_as_many_queries_for_1_row_as_for_50(
 
 
 def test_it_filters_learnuplets_with_as_many_queries_for_1_row_as_for_50(uploader, django_assert_num_queries):
-    algo = AlgoFactory()
-    LearnupletFactory(algo=algo, rank=0)
+    algo = AlgoFactory.create()
+    LearnupletFactory.create(algo=algo, rank=0)
     params = {"algo": str(algo.uuid), "status": "todo,waiting"}
     small = queries(lambda: uploader.get(f"{API}/learnuplets/", **params))
     for rank in range(1, 50):
-        LearnupletFactory(algo=algo, rank=rank, status="waiting", queued_at=None)
+        LearnupletFactory.create(algo=algo, rank=rank, status="waiting", queued_at=None)
     with django_assert_num_queries(small):
         assert uploader.get(f"{API}/learnuplets/", **params).json()["count"] == 50
 
@@ -93,13 +94,13 @@ def test_it_filters_learnuplets_with_as_many_queries_for_1_row_as_for_50(uploade
 def test_it_builds_the_leaderboard_with_as_many_queries_for_1_algo_as_for_50(
     uploader, django_assert_num_queries
 ):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
 
     def add_algos(n: int) -> None:
         for _ in range(n):
-            algo = AlgoFactory(problem=problem)
-            LearnupletFactory(algo=algo, rank=0, status="done", perf=0.5)
-            LearnupletFactory(algo=algo, rank=1, status="failed")
+            algo = AlgoFactory.create(problem=problem)
+            LearnupletFactory.create(algo=algo, rank=0, status="done", perf=0.5)
+            LearnupletFactory.create(algo=algo, rank=1, status="failed")
 
     add_algos(1)
     small = queries(lambda: uploader.get(f"{API}/problems/{problem.uuid}/leaderboard/"))
@@ -108,20 +109,20 @@ def test_it_builds_the_leaderboard_with_as_many_queries_for_1_algo_as_for_50(
         assert len(uploader.get(f"{API}/problems/{problem.uuid}/leaderboard/").json()) == 50
 
 
-def register_data(caller, n: int, problems: list[Problem]):  # type: ignore[no-untyped-def]
+def register_data(caller, n: int, problems: list[Problem]):
     body = {"uuid": [str(uuid.uuid4()) for _ in range(n)], "problems": [str(p.uuid) for p in problems]}
     return lambda: caller.post(f"{API}/data/", body)
 
 
 def test_it_registers_1_or_200_data_with_as_many_queries(uploader, django_assert_num_queries):
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     small = queries(register_data(uploader, 1, [problem]))
     with django_assert_num_queries(small):
         register_data(uploader, 200, [problem])()
 
 
 def test_it_registers_1_or_200_data_for_algos_with_as_many_queries(uploader, django_assert_num_queries):
-    problems = [ProblemFactory(size_train_dataset=3) for _ in range(2)]
+    problems = [ProblemFactory.create(size_train_dataset=3) for _ in range(2)]
     for problem in problems:
         AlgoFactory.create_batch(3, problem=problem)
     small = queries(register_data(uploader, 1, problems))
@@ -130,8 +131,8 @@ def test_it_registers_1_or_200_data_for_algos_with_as_many_queries(uploader, dja
 
 
 def test_it_registers_an_algo_over_1_or_200_data_with_as_many_queries(uploader, django_assert_num_queries):
-    small_problem, big_problem = ProblemFactory(size_train_dataset=2), ProblemFactory(size_train_dataset=2)
-    DataFactory(problems=[small_problem.uuid])
+    small_problem, big_problem = ProblemFactory.create(size_train_dataset=2), ProblemFactory.create(size_train_dataset=2)
+    DataFactory.create(problems=[small_problem.uuid])
     DataFactory.create_batch(200, problems=[big_problem.uuid])
     small = queries(lambda: uploader.post(f"{API}/algos/", {"problem": str(small_problem.uuid), "name": "a"}))
     with django_assert_num_queries(small):

@@ -26,14 +26,14 @@ def listed(caller, path: str, **params: object) -> list[str]:
     return sorted(row["uuid"] for row in r.json()["results"])
 
 
-def uuids_of(*records) -> list[str]:  # type: ignore[no-untyped-def]
+def uuids_of(*records) -> list[str]:
     return sorted(str(r.uuid) for r in records)
 
 
 # Learnuplets
 
 def test_it_shows_a_learnuplet_with_every_contract_field_to_a_worker(worker):
-    learnuplet = LearnupletFactory()
+    learnuplet = LearnupletFactory.create()
     r = worker.get(f"{API}/learnuplets/{learnuplet.uuid}/")
     assert r.status_code == 200
     assert set(r.json()) == LEARNUPLET_FIELDS
@@ -48,48 +48,48 @@ def test_it_lists_learnuplets_paginated(uploader):
 
 
 def test_it_filters_learnuplets_by_problem(uploader):
-    mine = LearnupletFactory()
-    LearnupletFactory()
+    mine = LearnupletFactory.create()
+    LearnupletFactory.create()
     assert listed(uploader, "learnuplets", problem=str(mine.problem_id)) == uuids_of(mine)
 
 
 def test_it_filters_learnuplets_by_algo(uploader):
-    mine = LearnupletFactory()
-    LearnupletFactory(problem=mine.problem, algo=AlgoFactory(problem=mine.problem))
+    mine = LearnupletFactory.create()
+    LearnupletFactory.create(problem=mine.problem, algo=AlgoFactory.create(problem=mine.problem))
     assert listed(uploader, "learnuplets", algo=str(mine.algo_id)) == uuids_of(mine)
 
 
 def test_it_filters_learnuplets_by_one_status(uploader):
-    todo = LearnupletFactory(status="todo")
-    LearnupletFactory(status="waiting", queued_at=None)
+    todo = LearnupletFactory.create(status="todo")
+    LearnupletFactory.create(status="waiting", queued_at=None)
     assert listed(uploader, "learnuplets", status="todo") == uuids_of(todo)
 
 
 def test_it_filters_learnuplets_by_a_comma_separated_status_list(uploader):
-    todo = LearnupletFactory(status="todo")
-    failed = LearnupletFactory(status="failed")
-    LearnupletFactory(status="waiting", queued_at=None)
+    todo = LearnupletFactory.create(status="todo")
+    failed = LearnupletFactory.create(status="failed")
+    LearnupletFactory.create(status="waiting", queued_at=None)
     assert listed(uploader, "learnuplets", status="todo,failed") == uuids_of(todo, failed)
 
 
 def test_it_filters_learnuplets_by_worker(uploader, worker):
-    mine = LearnupletFactory(status="done", perf=0.5, worker=worker.worker)
-    LearnupletFactory(status="done", perf=0.5, worker=uuid.uuid4())
+    mine = LearnupletFactory.create(status="done", perf=0.5, worker=worker.worker)
+    LearnupletFactory.create(status="done", perf=0.5, worker=uuid.uuid4())
     assert listed(uploader, "learnuplets", worker=str(worker.worker)) == uuids_of(mine)
 
 
 def test_it_filters_learnuplets_by_rank(uploader):
-    algo = AlgoFactory()
-    LearnupletFactory(algo=algo, rank=0)
-    second = LearnupletFactory(algo=algo, rank=1, status="waiting", queued_at=None)
+    algo = AlgoFactory.create()
+    LearnupletFactory.create(algo=algo, rank=0)
+    second = LearnupletFactory.create(algo=algo, rank=1, status="waiting", queued_at=None)
     assert listed(uploader, "learnuplets", rank=1) == uuids_of(second)
 
 
 def test_it_combines_learnuplet_filters(uploader):
-    algo = AlgoFactory()
-    LearnupletFactory(algo=algo, rank=0, status="done", perf=0.1)
-    wanted = LearnupletFactory(algo=algo, rank=1, status="todo")
-    LearnupletFactory(rank=1, status="todo")
+    algo = AlgoFactory.create()
+    LearnupletFactory.create(algo=algo, rank=0, status="done", perf=0.1)
+    wanted = LearnupletFactory.create(algo=algo, rank=1, status="todo")
+    LearnupletFactory.create(rank=1, status="todo")
     assert listed(uploader, "learnuplets", algo=str(algo.uuid), status="todo", rank=1) == uuids_of(wanted)
 
 
@@ -119,7 +119,7 @@ def test_it_answers_404_for_an_unknown_learnuplet(uploader):
 
 
 def test_it_answers_404_for_a_malformed_learnuplet_uuid(uploader):
-    learnuplet = LearnupletFactory()
+    learnuplet = LearnupletFactory.create()
     assert uploader.get(f"{API}/learnuplets/{str(learnuplet.uuid).upper()}/").status_code == 404
 
 
@@ -130,7 +130,7 @@ def test_it_refuses_anonymous_learnuplet_reads(anonymous):
 # Preduplets
 
 def test_it_shows_a_preduplet_with_every_contract_field(uploader):
-    preduplet = PredupletFactory()
+    preduplet = PredupletFactory.create()
     r = uploader.get(f"{API}/preduplets/{preduplet.uuid}/")
     assert r.status_code == 200
     assert set(r.json()) == PREDUPLET_FIELDS
@@ -145,21 +145,21 @@ def test_it_lists_preduplets_paginated(uploader):
 
 
 def test_it_filters_preduplets_by_problem(uploader):
-    mine = PredupletFactory()
-    PredupletFactory()
+    mine = PredupletFactory.create()
+    PredupletFactory.create()
     assert listed(uploader, "preduplets", problem=str(mine.problem_id)) == uuids_of(mine)
 
 
 def test_it_filters_preduplets_by_a_comma_separated_status_list(uploader, worker):
-    todo = PredupletFactory(status="todo")
-    failed = PredupletFactory(status="failed")
-    PredupletFactory(status="done", worker=worker.worker)
+    todo = PredupletFactory.create(status="todo")
+    failed = PredupletFactory.create(status="failed")
+    PredupletFactory.create(status="done", worker=worker.worker)
     assert listed(uploader, "preduplets", status="todo,failed") == uuids_of(todo, failed)
 
 
 def test_it_filters_preduplets_by_worker(uploader, worker):
-    mine = PredupletFactory(status="done", worker=worker.worker)
-    PredupletFactory(status="done", worker=uuid.uuid4())
+    mine = PredupletFactory.create(status="done", worker=worker.worker)
+    PredupletFactory.create(status="done", worker=uuid.uuid4())
     assert listed(uploader, "preduplets", worker=str(worker.worker)) == uuids_of(mine)
 
 

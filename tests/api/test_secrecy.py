@@ -24,19 +24,19 @@ class World:
 
 
 @pytest.fixture
-def world(db) -> World:  # type: ignore[no-untyped-def]
+def world(db) -> World:
     """A problem whose test data are also registered as data, with a trained learnuplet."""
     secret = [uuid.uuid4(), uuid.uuid4()]
-    problem = ProblemFactory(test_dataset=secret)
-    train = DataFactory(problems=[problem.uuid])
+    problem = ProblemFactory.create(test_dataset=secret)
+    train = DataFactory.create(problems=[problem.uuid])
     for test_uuid in secret:
-        DataFactory(uuid=test_uuid, problems=[problem.uuid])
-    algo = AlgoFactory(problem=problem)
-    learnuplet = LearnupletFactory(
+        DataFactory.create(uuid=test_uuid, problems=[problem.uuid])
+    algo = AlgoFactory.create(problem=problem)
+    learnuplet = LearnupletFactory.create(
         algo=algo, rank=0, status="done", perf=0.7, train_data=[train.uuid],
         train_perf={str(train.uuid): 0.8}, test_perf={str(s): 0.7 for s in secret},
     )
-    PredupletFactory(problem=problem, data=[train.uuid], model=learnuplet.model_end)
+    PredupletFactory.create(problem=problem, data=[train.uuid], model=learnuplet.model_end)
     return World(problem, algo, [str(s) for s in secret], str(train.uuid), str(learnuplet.uuid))
 
 
@@ -104,14 +104,14 @@ def test_it_shows_test_data_registered_as_data_to_compute_and_operator(callers, 
 def test_it_hides_test_data_of_any_problem_from_a_clients_data_list(uploader):
     # The data is registered for one problem and is the secret test data of another.
     secret = uuid.uuid4()
-    ProblemFactory(test_dataset=[secret])
-    DataFactory(uuid=secret, problems=[ProblemFactory(test_dataset=[]).uuid])
+    ProblemFactory.create(test_dataset=[secret])
+    DataFactory.create(uuid=secret, problems=[ProblemFactory.create(test_dataset=[]).uuid])
     assert uploader.get(f"{API}/data/").json()["count"] == 0
 
 
 def test_it_leaves_test_data_out_of_the_data_registration_answer_to_a_client(uploader):
     secret = str(uuid.uuid4())
-    problem = ProblemFactory(test_dataset=[uuid.UUID(secret)])
+    problem = ProblemFactory.create(test_dataset=[uuid.UUID(secret)])
     train = str(uuid.uuid4())
     r = uploader.post(f"{API}/data/", {"uuid": [train, secret], "problems": [str(problem.uuid)]})
     assert r.status_code == 201
@@ -121,7 +121,7 @@ def test_it_leaves_test_data_out_of_the_data_registration_answer_to_a_client(upl
 
 def test_it_includes_test_data_in_the_data_registration_answer_to_an_operator(operator):
     secret = str(uuid.uuid4())
-    problem = ProblemFactory(test_dataset=[uuid.UUID(secret)])
+    problem = ProblemFactory.create(test_dataset=[uuid.UUID(secret)])
     r = operator.post(f"{API}/data/", {"uuid": [secret], "problems": [str(problem.uuid)]})
     assert [d["uuid"] for d in r.json()["data"]] == [secret]
 
@@ -150,23 +150,23 @@ def test_it_keeps_test_data_out_of_the_leaderboard(uploader, world):
 
 def test_it_never_shows_another_problems_test_data_as_training_data(uploader):
     secret = str(uuid.uuid4())
-    ProblemFactory(test_dataset=[uuid.UUID(secret)])
-    other = ProblemFactory(test_dataset=[], size_train_dataset=1)
-    AlgoFactory(problem=other)
+    ProblemFactory.create(test_dataset=[uuid.UUID(secret)])
+    other = ProblemFactory.create(test_dataset=[], size_train_dataset=1)
+    AlgoFactory.create(problem=other)
     uploader.post(f"{API}/data/", {"uuid": [secret], "problems": [str(other.uuid)]})
     assert_no_secret(uploader.http.get(f"{API}/learnuplets/").content, [secret])
 
 
 def test_it_scrubs_data_that_became_test_data_after_training_from_client_views(uploader, worker):
     data = [str(uuid.uuid4()) for _ in range(2)]
-    trainer = ProblemFactory(test_dataset=[], size_train_dataset=2)
-    AlgoFactory(problem=trainer)
+    trainer = ProblemFactory.create(test_dataset=[], size_train_dataset=2)
+    AlgoFactory.create(problem=trainer)
     uploader.post(f"{API}/data/", {"uuid": data, "problems": [str(trainer.uuid)]})
     task = worker.post(f"{API}/learnuplets/claim/").json()
     worker.post(f"{API}/learnuplets/{task['uuid']}/result/", {
         "attempt": 1, "status": "done", "perf": 0.5, "train_perf": {d: 0.5 for d in data}})
     # A later problem makes data[0] secret test data.
-    ProblemFactory(test_dataset=[uuid.UUID(data[0])])
+    ProblemFactory.create(test_dataset=[uuid.UUID(data[0])])
 
     listed = uploader.http.get(f"{API}/learnuplets/")
     detail = uploader.get(f"{API}/learnuplets/{task['uuid']}/").json()
@@ -179,9 +179,9 @@ def test_it_scrubs_data_that_became_test_data_after_training_from_client_views(u
 
 def test_it_refuses_predictions_on_any_problems_test_data(uploader):
     secret = uuid.uuid4()
-    ProblemFactory(test_dataset=[secret])
-    target = ProblemFactory()
-    LearnupletFactory(algo=AlgoFactory(problem=target), status="done", perf=0.5)
+    ProblemFactory.create(test_dataset=[secret])
+    target = ProblemFactory.create()
+    LearnupletFactory.create(algo=AlgoFactory.create(problem=target), status="done", perf=0.5)
 
     r = uploader.post(f"{API}/preduplets/", {"problem": str(target.uuid), "data": [str(secret)]})
 

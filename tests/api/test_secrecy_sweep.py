@@ -24,8 +24,9 @@ from tests.live import Route, routes
 
 EXCLUDED = ("admin/", "api-auth/")
 PASSWORD = "sweep-pass-word-1"
-COLLECTIONS = {"problems": Problem, "algos": Algo, "data": Data, "learnuplets": Learnuplet,
-               "preduplets": Preduplet}
+COLLECTIONS: dict[str, type[Problem] | type[Algo] | type[Data] | type[Learnuplet] | type[Preduplet]] = {
+    "problems": Problem, "algos": Algo, "data": Data, "learnuplets": Learnuplet, "preduplets": Preduplet,
+}
 SINGULAR = {"problem": "problems", "algo": "algos", "data": "data", "learnuplet": "learnuplets",
             "preduplet": "preduplets"}
 
@@ -37,7 +38,7 @@ class World:
 
 
 @pytest.fixture
-def world(db, settings) -> World:  # type: ignore[no-untyped-def]
+def world(db, settings) -> World:
     # The browsable pages link static files; tests have not run collectstatic's manifest.
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
@@ -119,7 +120,7 @@ def bodies(caller: dict[str, APIClient], w: World) -> list[tuple[str, int, bytes
     return answers
 
 
-def test_it_never_shows_a_test_data_uuid_to_a_client_on_any_get_route(world):  # type: ignore[no-untyped-def]
+def test_it_never_shows_a_test_data_uuid_to_a_client_on_any_get_route(world):
     reader = make_caller("sweep-reader", Role.CLIENT, password=PASSWORD)
     answers = bodies(as_caller(reader, "sweep-reader"), world)
     leaked = {(path, status): found for path, status, content in answers
@@ -130,7 +131,7 @@ def test_it_never_shows_a_test_data_uuid_to_a_client_on_any_get_route(world):  #
           f"{len(world.secret)} test-data UUIDs, none shown")
 
 
-def test_it_sweeps_routes_that_would_show_test_data_to_compute(world):  # type: ignore[no-untyped-def]
+def test_it_sweeps_routes_that_would_show_test_data_to_compute(world):
     """The sweep is not vacuous: the same requests show the test data to a compute worker."""
     compute = make_caller("sweep-compute", Role.COMPUTE, password=PASSWORD)
     answers = bodies(as_caller(compute, "sweep-compute"), world)
@@ -138,7 +139,7 @@ def test_it_sweeps_routes_that_would_show_test_data_to_compute(world):  # type: 
     assert seen == world.secret
 
 
-def test_it_sweeps_every_get_route(world):  # type: ignore[no-untyped-def]
+def test_it_sweeps_every_get_route(world):
     swept = sweep_paths(world)
     from django.urls import resolve
 

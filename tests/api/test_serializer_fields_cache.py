@@ -16,7 +16,7 @@ from tests.factories import LearnupletFactory
 API = "/api/v1"
 
 
-def context_of(caller):  # type: ignore[no-untyped-def]
+def context_of(caller):
     return {"request": SimpleNamespace(user=caller.client.user)}
 
 
@@ -37,7 +37,7 @@ def test_it_caches_fields_per_class_not_for_subclasses(db):
 
 def test_it_gives_each_instance_its_own_bound_fields(db):
     a, b = LearnupletSerializer(), LearnupletSerializer()
-    for name in a.fields:
+    for name in a.fields.keys():
         assert a.fields[name] is not b.fields[name]
         assert a.fields[name].parent is a and b.fields[name].parent is b
     # A read-only list's child is shared between instances: it keeps no state while rendering.
@@ -46,13 +46,13 @@ def test_it_gives_each_instance_its_own_bound_fields(db):
 
 
 def test_it_hides_secret_fields_per_requester_without_touching_the_cache(uploader, worker):
-    task = LearnupletFactory()
+    task = LearnupletFactory.create()
     for _ in range(2):
         shown_to_client = LearnupletSerializer(task, context=context_of(uploader)).data
         shown_to_worker = LearnupletSerializer(task, context=context_of(worker)).data
         assert "test_data" not in shown_to_client and "test_perf" not in shown_to_client
         assert "test_data" in shown_to_worker and "test_perf" in shown_to_worker
-    many = LearnupletSerializer([task, LearnupletFactory()], many=True, context=context_of(uploader)).data
+    many = LearnupletSerializer([task, LearnupletFactory.create()], many=True, context=context_of(uploader)).data
     assert all("test_data" not in row for row in many)
 
 
@@ -61,14 +61,14 @@ def test_it_generates_the_same_schema_with_a_cold_or_a_warm_cache(uploader, oper
 
     for cls in (LearnupletSerializer, PredupletSerializer, ProblemSerializer):
         if "_built_fields" in cls.__dict__:
-            del cls._built_fields
+            delattr(cls, "_built_fields")
     cold = SchemaGenerator().get_schema(request=None, public=True)
-    LearnupletFactory()
+    LearnupletFactory.create()
     assert uploader.get(f"{API}/learnuplets/").status_code == 200  # warms the cache as a client
     assert SchemaGenerator().get_schema(request=None, public=True) == cold
 
     # Served, the schema follows the requester's role (as before the cache).
-    def served(http):  # type: ignore[no-untyped-def]
+    def served(http):
         r = http.get(f"{API}/schema/", HTTP_ACCEPT="application/json")
         return r.json()["components"]["schemas"]["Learnuplet"]["properties"]
 
@@ -98,14 +98,14 @@ def test_it_renders_each_task_and_problem_as_drf_itself_would(uploader, worker):
 
     from tests.factories import PredupletFactory, ProblemFactory
 
-    done = LearnupletFactory(status="done", perf=0.25, last_error="")
+    done = LearnupletFactory.create(status="done", perf=0.25, last_error="")
     done.train_perf = {str(done.train_data[0]): 0.5}
     done.save()
-    failed = LearnupletFactory(status="failed", last_error=f"cannot read {done.test_data[0]}", perf=None)
+    failed = LearnupletFactory.create(status="failed", last_error=f"cannot read {done.test_data[0]}", perf=None)
     cases = [
         (LearnupletSerializer, done), (LearnupletSerializer, failed),
-        (PredupletSerializer, PredupletFactory(prediction_storage_uuid=[uuid.uuid4()])),
-        (ProblemSerializer, ProblemFactory()),
+        (PredupletSerializer, PredupletFactory.create(prediction_storage_uuid=[uuid.uuid4()])),
+        (ProblemSerializer, ProblemFactory.create()),
     ]
     for caller in (uploader, worker):
         for cls, instance in cases:

@@ -36,7 +36,7 @@ def with_token(key: str) -> APIClient:
 
 
 @pytest.fixture
-def plain_static(settings):  # type: ignore[no-untyped-def]
+def plain_static(settings):
     # Production serves hashed names from collectstatic's manifest; tests have not run it.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -104,8 +104,8 @@ def test_it_forbids_compute_workers_to_register(worker, path):
 
 @pytest.mark.parametrize("path", WORKER_WRITES)
 def test_it_forbids_clients_to_work_on_tasks(uploader, path):
-    LearnupletFactory(uuid=U)
-    PredupletFactory(uuid=U)
+    LearnupletFactory.create(uuid=U)
+    PredupletFactory.create(uuid=U)
     r = uploader.post(f"{API}{path}", {"attempt": 1, "status": "failed"})
     assert r.status_code == 403
     assert "detail" in r.json()
@@ -141,7 +141,7 @@ def test_it_changes_no_record_through_other_methods(operator, method, path):
 # Sessions and the browsable API
 
 def test_it_serves_the_browsable_api_to_an_operator_logged_in_by_session(operator, plain_static):
-    ProblemFactory()
+    ProblemFactory.create()
     browser = APIClient()
     r = browser.post("/api-auth/login/", {"username": "ops", "password": "ops-pw-123456", "next": "/api/v1/"})
     assert r.status_code == 302
@@ -220,7 +220,7 @@ def test_it_answers_415_to_a_form_body(operator):
 
 def test_it_answers_413_to_an_oversized_body(operator, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     many = [str(uuid.uuid4()) for _ in range(100)]
     r = operator.post(f"{API}/data/", {"uuid": many, "problems": [str(problem.uuid)]})
     assert r.status_code == 413

@@ -19,11 +19,11 @@ from accounts.roles import role_of, worker_of
 API = "/api/v1"
 
 
-def authenticate(key: str):  # type: ignore[no-untyped-def]
+def authenticate(key: str):
     return TokenAuthentication().authenticate_credentials(key.encode())
 
 
-def values(instance):  # type: ignore[no-untyped-def]
+def values(instance):
     return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
 
 

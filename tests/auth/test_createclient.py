@@ -39,7 +39,7 @@ def test_it_records_the_printed_worker_on_claims(db):
     from tests.factories import LearnupletFactory
 
     lines = run("createclient", "gpu-1", "--role", "compute")
-    LearnupletFactory()
+    LearnupletFactory.create()
     http = APIClient()
     http.credentials(HTTP_AUTHORIZATION=f"Token {lines[0].removeprefix('token=')}")
     assert http.post("/api/v1/learnuplets/claim/", {}, format="json").json()["worker"] == lines[1].removeprefix(

@@ -25,5 +25,7 @@ def test_it_trains_ranks_and_predicts_in_under_a_minute(tmp_path):
     assert Learnuplet.objects.filter(status=Status.DONE).count() == 24
     (preduplet,) = Preduplet.objects.all()
     (result,) = preduplet.prediction_storage_uuid
-    assert Path(re.search(r"predictions written to (\S+):", text)[1]) == tmp_path / "storage" / str(result)
+    written = re.search(r"predictions written to (\S+):", text)
+    assert written is not None
+    assert Path(written[1]) == tmp_path / "storage" / str(result)
     assert (tmp_path / "storage" / str(result)).read_text().startswith("prediction\n")

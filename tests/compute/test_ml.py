@@ -5,6 +5,7 @@ import fractions
 import io
 import json
 import uuid
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from compute import ml
 from compute.storage import DirectoryStorage, MissingObject
 
 
-def put(storage: DirectoryStorage, content: bytes | dict) -> str:
+def put(storage: DirectoryStorage, content: bytes | dict[str, Any]) -> str:
     key = uuid.uuid4()
     storage.write(key, json.dumps(content).encode() if isinstance(content, dict) else content)
     return str(key)
@@ -33,7 +34,7 @@ def csv_bytes(X: np.ndarray, y: np.ndarray | None) -> bytes:
 
 
 @pytest.fixture
-def storage(tmp_path) -> DirectoryStorage:  # type: ignore[no-untyped-def]
+def storage(tmp_path) -> DirectoryStorage:
     return DirectoryStorage(tmp_path)
 
 
@@ -52,7 +53,7 @@ def iris(storage: DirectoryStorage) -> dict[str, object]:
     }
 
 
-def learn(storage: DirectoryStorage, iris: dict, algo: str, model_start: str | None = None) -> ml.LearnOutcome:
+def learn(storage: DirectoryStorage, iris: dict[str, Any], algo: str, model_start: str | None = None) -> ml.LearnOutcome:
     return ml.learn(storage, workflow=iris["workflow"], algo=algo, model_start=model_start or algo,
                     train_data=iris["train"], test_data=iris["test"])
 

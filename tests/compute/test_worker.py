@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,12 +54,12 @@ class Scenario:
     test: list[str]
     unlabelled: str
 
-    def put(self, content: bytes | dict) -> str:
+    def put(self, content: bytes | dict[str, Any]) -> str:
         key = uuid.uuid4()
         self.storage.write(key, json.dumps(content).encode() if isinstance(content, dict) else content)
         return str(key)
 
-    def algo(self, spec: dict) -> str:
+    def algo(self, spec: dict[str, Any]) -> str:
         key = self.put(spec)
         r = self.uploader.post(f"{API}/algos/", {"uuid": key, "problem": self.problem, "name": spec["estimator"]})
         assert r.status_code == 201, r.json()
@@ -70,7 +71,7 @@ class Scenario:
 
 
 @pytest.fixture
-def scenario(uploader, tmp_path) -> Scenario:  # type: ignore[no-untyped-def]
+def scenario(uploader, tmp_path) -> Scenario:
     storage = DirectoryStorage(tmp_path)
     X, y = load_iris(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(y))
@@ -87,7 +88,7 @@ def scenario(uploader, tmp_path) -> Scenario:  # type: ignore[no-untyped-def]
     return s
 
 
-def run_worker(url: str, token: str, storage: DirectoryStorage, **options: object) -> Worker:
+def run_worker(url: str, token: str, storage: DirectoryStorage, **options: Any) -> Worker:
     worker = Worker(Orchestrator(url, token), storage, once=True, idle_max=0.1, **options)
     assert worker.run() == 0
     return worker
@@ -101,6 +102,7 @@ def test_it_trains_a_chain_and_reports_perfs(live_server, worker, scenario):
     assert second.model_start == first.model_end
     assert set(second.train_perf) == {str(d) for d in second.train_data}
     assert set(second.test_perf) == set(scenario.test)
+    assert second.perf is not None
     assert second.perf == second.test_perf[scenario.test[0]] and second.perf > 0.5
     assert ml.load_model(scenario.storage.read(second.model_end), what="model").coef_.shape == (3, 4)
 
@@ -142,7 +144,7 @@ def test_it_goes_on_after_a_failed_rank(live_server, worker, scenario):
     assert Learnuplet.objects.get(rank=1).status == Status.DONE
 
 
-def claim_and_lose(live_server, worker, other_worker, scenario, settings):  # type: ignore[no-untyped-def]
+def claim_and_lose(live_server, worker, other_worker, scenario, settings):
     """`worker` claims rank 0; its lease lapses; `other_worker` takes it over and finishes it."""
     settings.ORCHESTRATOR_LEASE_SECONDS = 1
     stale = Orchestrator(live_server.url, worker.token)
@@ -206,7 +208,7 @@ def test_it_keeps_the_lease_of_a_long_task_alive(live_server, worker, scenario, 
 
 
 @pytest.fixture
-def start_cli():  # type: ignore[no-untyped-def]
+def start_cli():
     """Start `python -m compute` configured by its environment variables, as a deployment would."""
     started: list[subprocess.Popen[str]] = []
 

@@ -79,9 +79,10 @@ def check_whole(db: psycopg.Connection[Any], done: list[Registration]) -> dict[s
     """Every 2xx registration is there with its learnuplets; every other is whole or absent."""
     tally = {"accepted": 0, "refused_absent": 0, "refused_but_committed": 0}
     for r in done:
-        data = db.execute("SELECT count(*) FROM problems_data WHERE uuid = ANY(%s::uuid[])", [r.uuids]).fetchone()[0]
-        tasks = db.execute("SELECT count(*) FROM learning_learnuplet WHERE train_data && %s::uuid[]",
-                           [r.uuids]).fetchone()[0]
+        [(data,)] = db.execute("SELECT count(*) FROM problems_data WHERE uuid = ANY(%s::uuid[])",
+                               [r.uuids]).fetchall()
+        [(tasks,)] = db.execute("SELECT count(*) FROM learning_learnuplet WHERE train_data && %s::uuid[]",
+                                [r.uuids]).fetchall()
         whole = (data, tasks) == (len(r.uuids), ALGOS * len(r.uuids) // SIZE)
         assert whole or (data, tasks) == (0, 0), f"half-applied registration {r.uuids}: {data} data, {tasks} tasks"
         if 200 <= r.answer.status < 300:
@@ -96,7 +97,7 @@ def setup_problem(http: Http) -> str:
     r = http.post(f"{API}/problems/", {"workflow": str(uuid.uuid4()), "test_dataset": [str(uuid.uuid4())],
                                        "size_train_dataset": SIZE})
     assert r.status == 201, r.text
-    problem = r.body["uuid"]
+    problem: str = r.body["uuid"]
     for i in range(ALGOS):
         assert http.post(f"{API}/algos/", {"problem": problem, "name": f"algo-{i}"}).status == 201
     return problem

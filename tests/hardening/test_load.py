@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def fill_queue(tasks: int) -> None:
     """`tasks` todo learnuplets over ALGOS algos, queued rank by rank across the algos, in
     two statements (factories would take minutes)."""
-    problem = ProblemFactory()
+    problem = ProblemFactory.create()
     algos = [a.pk for a in AlgoFactory.create_batch(ALGOS, problem=problem)]
     table = connection.ops.quote_name(Learnuplet._meta.db_table)
     with connection.cursor() as cursor:
@@ -114,7 +114,7 @@ def quiet() -> Iterator[None]:
     logger.setLevel(level)
 
 
-def test_it_runs_every_task_once_under_concurrent_claimants(settings, quiet):  # type: ignore[no-untyped-def]
+def test_it_runs_every_task_once_under_concurrent_claimants(settings, quiet):
     settings.ORCHESTRATOR_LEASE_SECONDS = LEASE_SECONDS
     settings.ORCHESTRATOR_MAX_ATTEMPTS = 10
     fill_queue(TASKS)

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ def chain(uploader: Caller, storage: Path) -> str:
                                         "classes": [0, 1, 2]}).encode())
     test = [put(storage, csv_bytes(X[100:], y[100:]))]
     train = [put(storage, csv_bytes(X[i:i + 50], y[i:i + 50])) for i in range(0, 100, 50)]
-    problem = uploader.post(f"{API}/problems/", {"workflow": workflow, "test_dataset": test,
+    problem: str = uploader.post(f"{API}/problems/", {"workflow": workflow, "test_dataset": test,
                                                 "size_train_dataset": 1}).json()["uuid"]
     assert uploader.post(f"{API}/data/", {"uuid": train, "problems": [problem]}).status_code == 201
     algo = put(storage, json.dumps(SLOW_ALGO).encode())
@@ -76,7 +76,7 @@ def chain(uploader: Caller, storage: Path) -> str:
 
 
 @pytest.fixture
-def start_worker() -> Iterator:  # type: ignore[type-arg]
+def start_worker() -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start `python -m compute` as a deployment would; every one is killed at the end."""
     started: list[subprocess.Popen[str]] = []
 
@@ -100,7 +100,7 @@ def start_worker() -> Iterator:  # type: ignore[type-arg]
             process.wait()
 
 
-def test_it_finishes_the_chain_of_a_killed_worker_and_counts_each_step_once(  # type: ignore[no-untyped-def]
+def test_it_finishes_the_chain_of_a_killed_worker_and_counts_each_step_once(
     live_server, settings, worker, other_worker, chain, storage, start_worker
 ):
     settings.ORCHESTRATOR_LEASE_SECONDS = LEASE_SECONDS
@@ -113,8 +113,11 @@ def test_it_finishes_the_chain_of_a_killed_worker_and_counts_each_step_once(  # 
     assert Learnuplet.objects.get(pk=first.pk).status == Status.PENDING
 
     # The dead worker's lease runs out on its own; the next claim gives the task back.
-    wait_for(lambda: Learnuplet.objects.get(pk=first.pk).lease_expires_at < timezone.now(),
-             timeout=LEASE_SECONDS + 5, what="the end of the lease")
+    def lease_over() -> bool:
+        lease = Learnuplet.objects.get(pk=first.pk).lease_expires_at
+        return lease is not None and lease < timezone.now()
+
+    wait_for(lease_over, timeout=LEASE_SECONDS + 5, what="the end of the lease")
     survivor = start_worker(live_server.url, other_worker.token, storage, "--once")
     assert survivor.wait(timeout=120) == 0
 
