@@ -5,7 +5,7 @@ import json
 import uuid
 from functools import cached_property, reduce
 from operator import or_
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.paginator import Paginator
 from django.db import connection
@@ -14,6 +14,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 def _reltuples(model: type[Model]) -> int:
@@ -38,7 +41,7 @@ class EstimatedCountPaginator(Paginator):
     cap = 10_000
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]  # Paginator.count is a plain cached_property of int
+    def count(self) -> int:
         rows = self.object_list
         if not isinstance(rows, QuerySet):
             return super().count
@@ -55,9 +58,10 @@ class EstimatedCountPaginator(Paginator):
 class UUIDSearchMixin:
     """Search by exact UUID over indexed columns, instead of admin's text match (a full scan)."""
 
-    search_fields: tuple[str, ...] = ("uuid",)  # shows the search box; get_search_results does the work
-    search_help_text = "A UUID (exact)."
-    uuid_search_fields: tuple[str, ...] = ("pk",)
+    # ModelAdmin's own types: a mixin must declare them as its other base does.
+    search_fields: ClassVar[list[str] | tuple[str, ...]] = ("uuid",)  # shows the box; get_search_results searches
+    search_help_text: ClassVar["StrOrPromise | None"] = "A UUID (exact)."
+    uuid_search_fields: ClassVar[tuple[str, ...]] = ("pk",)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str

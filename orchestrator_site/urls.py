@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
@@ -20,7 +20,7 @@ router.register("data", DataViewSet, basename="data")
 router.register("learnuplets", LearnupletViewSet, basename="learnuplet")
 router.register("preduplets", PredupletViewSet, basename="preduplet")
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include(router.urls)),
     path("problems/<uuid:pk>/leaderboard/", ProblemLeaderboardView.as_view(), name="problem-leaderboard"),
     # The contract opens the schema and its UI to everyone.

@@ -6,6 +6,8 @@ learning curve and learnuplets; predictions: its preduplets), each by registerin
 subclass of these admins: `problems` imports none of them.
 """
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -36,8 +38,8 @@ class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin):
     list_select_related = ("created_by",)
     uuid_search_fields = ("pk", "workflow", "test_dataset__contains")
     search_help_text = "A UUID (exact): the problem, its workflow or one of its test data."
-    fields: tuple[str, ...] = ("uuid", "workflow", "size_train_dataset", "higher_is_better", "timestamp_upload",
-                               "created_by", "test_dataset")
+    fields: ClassVar[tuple[str, ...]] = ("uuid", "workflow", "size_train_dataset", "higher_is_better",
+                                         "timestamp_upload", "created_by", "test_dataset")
 
     def record_links(self, problem: Problem) -> list[SafeString]:
         """Links to the lists of the problem's records; the admins of the apps above add theirs."""
@@ -55,7 +57,7 @@ class AlgoAdmin(UUIDSearchMixin, ReadOnlyAdmin):
     list_select_related = ("created_by",)
     uuid_search_fields = ("pk", "problem_id")
     search_help_text = "A UUID (exact): the algo or its problem; or part of a name."
-    fields: tuple[str, ...] = ("uuid", "name", "problem", "timestamp_upload", "created_by")
+    fields: ClassVar[tuple[str, ...]] = ("uuid", "name", "problem", "timestamp_upload", "created_by")
 
     def search_text(self, queryset: QuerySet[Algo], term: str) -> QuerySet[Algo]:
         return queryset.filter(name__icontains=term)

@@ -7,7 +7,7 @@ import operator
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
@@ -39,7 +39,7 @@ def without_test_data_for(user: User, records: Sequence[M]) -> list[M]:
     return [r for r in records if r.pk not in secret]
 
 
-class HidesTestDataSerializer(serializers.ModelSerializer):
+class HidesTestDataSerializer(serializers.ModelSerializer[Any]):
     """Keeps test-data UUIDs from requesters who may not see them (clients).
 
     `secret_fields` are dropped whole. `scrubbed_fields` hold data UUIDs (a list, or a
@@ -54,6 +54,8 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
     """
 
     secret_fields: tuple[str, ...] = ()
+    # Set on each subclass by its first get_fields (see there).
+    _built_fields: ClassVar[dict[str, Any]]
     scrubbed_fields: tuple[str, ...] = ()
     scrubbed_text_fields: tuple[str, ...] = ()
 
@@ -76,6 +78,7 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
         return fields
 
     def to_representation(self, instance: Model) -> dict[str, Any]:
+        data: dict[str, Any]
         if isinstance(instance, Model):
             data = {}
             for name, get, render in self._render_plan():
@@ -108,7 +111,8 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
         callables, mappings) was a quarter of the CPU of a 1,000-row page."""
         plan = self.__dict__.get("_plan")
         if plan is None:
-            columns = {f.attname for f in self.Meta.model._meta.concrete_fields}
+            model: type[Model] = self.Meta.model
+            columns = {f.attname for f in model._meta.concrete_fields}
             plan = [
                 (
                     field.field_name,
@@ -135,7 +139,10 @@ class HidesTestDataSerializer(serializers.ModelSerializer):
         cached: set[uuid.UUID] | None = getattr(self, "_page_test_data", None)
         if cached is None:
             parent = self.parent
-            items = list(parent.instance) if isinstance(parent, serializers.ListSerializer) else [self.instance]
+            if isinstance(parent, serializers.ListSerializer):
+                items = list(parent.instance or ())
+            else:
+                items = [] if self.instance is None else [self.instance]
             named = {u for item in items for u in self._uuids_of(item)}
             seen = {u for u in named if isinstance(u, uuid.UUID)}
             # Scores are keyed by the text of the same UUIDs: parse only text not seen as

@@ -99,7 +99,8 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="problem", ordering="problem_id")
     def problem_link(self, task: QueueTask) -> SafeString | str:
-        return change_link(task._meta.get_field("problem").related_model, task.problem_id)  # type: ignore[attr-defined]
+        # The abstract QueueTask has no problem; every concrete task has one.
+        return change_link(self.model._meta.get_field("problem").related_model, task.problem_id)  # type: ignore[attr-defined]
 
     def _reason(self, request: HttpRequest, default: str) -> tuple[str, bool]:
         form = self.action_form(request.POST)
@@ -183,11 +184,11 @@ class TaskEventAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 100
 
-    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         # The task page links here with ?task=<uuid>.
         return lookup == "task" or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="task", ordering="task")
-    def task_link(self, event: TaskEvent) -> SafeString:
+    def task_link(self, event: TaskEvent) -> SafeString | str:
         model = _task_models().get(event.kind)
         return change_link(model, event.task) if model is not None else str(event.task)
