@@ -1,12 +1,11 @@
 """HTTP actions shared by the learnuplet and preduplet viewsets: claim, heartbeat, result."""
 
 import copy
-import functools
 import uuid
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,13 +36,18 @@ class LeaseSerializer(serializers.Serializer[QueueTask]):
     lease_expires_at = serializers.DateTimeField()
 
 
-@functools.cache
-def _whole(serializer_class: type[serializers.Serializer[Any]]) -> serializers.Serializer[Any]:
-    """A serializer showing every field, shared: rendering keeps no state in it."""
-    return serializer_class(context={"reveal_test_data": True})
+_WHOLE: dict[type[serializers.BaseSerializer[Any]], serializers.BaseSerializer[Any]] = {}
 
 
-class QueueActionsMixin:
+def _whole(serializer_class: type[serializers.BaseSerializer[Any]]) -> serializers.BaseSerializer[Any]:
+    """A serializer showing every field, one per class, shared: rendering keeps no state in it."""
+    serializer = _WHOLE.get(serializer_class)
+    if serializer is None:
+        serializer = _WHOLE[serializer_class] = serializer_class(context={"reveal_test_data": True})
+    return serializer
+
+
+class QueueActionsMixin(viewsets.GenericViewSet[Any]):
     """Worker protocol over a QueueTask model, one implementation for both task kinds."""
 
     lifecycle: Lifecycle
@@ -53,11 +57,11 @@ class QueueActionsMixin:
         raise NotImplementedError
 
     def _task_response(self, task: QueueTask) -> Response:
-        if not sees_test_data(self.request.user):  # type: ignore[attr-defined]
-            return Response(self.get_serializer(task).data)  # type: ignore[attr-defined]
+        if not sees_test_data(self.request.user):
+            return Response(self.get_serializer(task).data)
         # Workers and operators see every field: one serializer per class renders every
         # claim and result (DRF building a serializer's fields cost ~0.4 ms a response).
-        return Response(_whole(self.get_serializer_class()).to_representation(task))  # type: ignore[attr-defined]
+        return Response(_whole(self.get_serializer_class()).to_representation(task))
 
     # Each viewset completes these schemas with its own task serializer.
     @extend_schema(request=None)
