@@ -48,10 +48,10 @@ def _all(model: type[models.Model]) -> Callable[[User], QuerySet[Any]]:
 @dataclass(frozen=True)
 class Collection:
     name: str
-    document: type[serializers.ModelSerializer]
+    document: type[serializers.ModelSerializer[Any]]
     visible_to: Callable[[User], QuerySet[Any]]
 
-    def serializer(self, request: Request, instance: Any = None, **kwargs: Any) -> serializers.BaseSerializer:
+    def serializer(self, request: Request, instance: Any = None, **kwargs: Any) -> serializers.ModelSerializer[Any]:
         # The request in the context is what makes the documents hide test data from clients.
         return self.document(instance, context={"request": request}, **kwargs)
 
@@ -60,18 +60,21 @@ class Collection:
         fields = self.serializer(request).fields
         # Fields from which the documents scrub test-data UUIDs for this caller.
         scrubbed = () if sees_test_data(request.user) else getattr(self.document, "scrubbed_fields", ())
-        model = self.document.Meta.model
+        model: type[models.Model] = self.document.Meta.model
         where = Q()
         named: list[uuid.UUID] = []
         for name, values in request.query_params.lists():
             if name in RESERVED_PARAMS:
                 continue
             field = fields.get(name)
-            if field is None:
+            # A document's fields are its model's columns (field.source is set once bound).
+            source = field.source if field is not None else None
+            column = model._meta.get_field(source) if source else None
+            if source is None or not isinstance(column, models.Field):
                 raise serializers.ValidationError({name: [f"not a field of a {self.name}"]})
             for raw in values:
                 try:
-                    lookup, value = _equality(model._meta.get_field(field.source), field.source, raw)
+                    lookup, value = _equality(column, source, raw)
                 except serializers.ValidationError as exc:
                     raise serializers.ValidationError({name: exc.detail}) from None
                 where &= Q(**{lookup: value})
@@ -84,7 +87,7 @@ class Collection:
         return visible.filter(where)
 
 
-def _equality(field: models.Field, lookup: str, raw: str) -> tuple[str, Any]:
+def _equality(field: models.Field[Any, Any], lookup: str, raw: str) -> tuple[str, Any]:
     """The lookup and value that match `raw` as the document shows the field."""
     if isinstance(field, ArrayField):
         # A value of an array field matches the documents that hold it.
@@ -102,8 +105,8 @@ def _uuids_in(value: Any) -> list[uuid.UUID]:
     return [uuid.UUID(str(u)) for u in value]
 
 
-def _value(field: models.Field, raw: str) -> Any:
-    if field.is_relation:
+def _value(field: models.Field[Any, Any], raw: str) -> Any:
+    if isinstance(field, models.ForeignKey):
         field = field.target_field
     if isinstance(field, models.UUIDField):
         return StrictUUIDField().run_validation(raw)
@@ -143,6 +146,7 @@ COLLECTIONS: dict[str, Collection] = {
 def path_uuid(raw: str) -> uuid.UUID:
     """A UUID from the path: malformed is a 400 naming it."""
     try:
-        return StrictUUIDField().run_validation(raw)
+        value: uuid.UUID = StrictUUIDField().run_validation(raw)
     except serializers.ValidationError as exc:
         raise serializers.ValidationError({"uuid": exc.detail}) from None
+    return value

@@ -28,7 +28,7 @@ def _reltuples(model: type[Model]) -> int:
     return int(row[0]) if row else -1
 
 
-class EstimatedCountPaginator(Paginator):
+class EstimatedCountPaginator(Paginator[Model]):
     """Counts a big table without reading all of it on every page view.
 
     Unfiltered, the count is the planner's estimate (pg_class.reltuples, which autovacuum

@@ -8,9 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from orchestrator_site.env import env_bool, env_int, env_list, env_str
+
+# `admin.ModelAdmin[Problem]`, `Paginator[Model]`: the type arguments mypy checks, accepted at
+# run time too (Django's classes take none).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -6,10 +6,10 @@ learning curve and learnuplets; predictions: its preduplets), each by registerin
 subclass of these admins: `problems` imports none of them.
 """
 
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
@@ -23,14 +23,16 @@ from orchestrator_site.admin import (
 )
 from problems.models import Algo, Data, Problem
 
+M = TypeVar("M", bound=Model)
 
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[M]):
     """No adding: register through the API, so that learnuplets are generated. No
     deleting: tasks and other records refer to it."""
 
 
 @admin.register(Problem)
-class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin):
+class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin[Problem]):
     list_display: tuple[str, ...] = (
         "uuid", "timestamp_upload", "size_train_dataset", "higher_is_better", "created_by", "links",
     )
@@ -51,7 +53,7 @@ class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin):
 
 
 @admin.register(Algo)
-class AlgoAdmin(UUIDSearchMixin, ReadOnlyAdmin):
+class AlgoAdmin(UUIDSearchMixin, ReadOnlyAdmin[Algo]):
     list_display: tuple[str, ...] = ("name", "uuid", "problem_link", "timestamp_upload", "created_by")
     list_filter = ("problem",)
     list_select_related = ("created_by",)
@@ -71,7 +73,7 @@ class DataProblemFilter(admin.SimpleListFilter):
     title = "problem"
     parameter_name = "problem"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [(str(pk), str(pk)) for pk in Problem.objects.values_list("pk", flat=True)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Data]) -> QuerySet[Data]:
@@ -80,7 +82,7 @@ class DataProblemFilter(admin.SimpleListFilter):
 
 
 @admin.register(Data)
-class DataAdmin(UUIDSearchMixin, ReadOnlyAdmin):
+class DataAdmin(UUIDSearchMixin, ReadOnlyAdmin[Data]):
     list_display = ("uuid", "seq", "timestamp_upload", "problem_links", "created_by")
     list_filter = (DataProblemFilter,)
     list_select_related = ("created_by",)

@@ -1,4 +1,6 @@
-from django.db.models import QuerySet
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
@@ -21,13 +23,15 @@ from problems.serializers import (
     ProblemSerializer,
 )
 
+M = TypeVar("M", bound=Model)
 
-class RegistryViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+
+class RegistryViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[M]):
     permission_classes = [UploaderWrites]
     lookup_value_regex = UUID_PATH
 
 
-class ProblemViewSet(RegistryViewSet):
+class ProblemViewSet(RegistryViewSet[Problem]):
     queryset = Problem.objects.all()
     serializer_class = ProblemSerializer
 
@@ -42,7 +46,7 @@ class ProblemViewSet(RegistryViewSet):
         return Response(data, status=status.HTTP_201_CREATED)
 
 
-class AlgoViewSet(RegistryViewSet):
+class AlgoViewSet(RegistryViewSet[Algo]):
     queryset = Algo.objects.all()
     serializer_class = AlgoSerializer
     filterset_class = AlgoFilter
@@ -57,7 +61,7 @@ class AlgoViewSet(RegistryViewSet):
         return Response(AlgoCreatedSerializer(algo).data, status=status.HTTP_201_CREATED)
 
 
-class DataViewSet(RegistryViewSet):
+class DataViewSet(RegistryViewSet[Data]):
     # Names the path parameter "uuid" in the OpenAPI document; get_queryset narrows it.
     queryset = Data.objects.all()
     serializer_class = DataSerializer
