@@ -122,19 +122,23 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin[Any])
     @admin.action(description="Re-queue selected failed tasks", permissions=["operate"])
     def requeue_failed(self, request: HttpRequest, queryset: QuerySet[QueueTask]) -> None:
         reason, _ = self._reason(request, "re-queued in the admin")
+        # Counted first: the changelist's status filter is part of `queryset`, so the
+        # tasks the action changes would drop out of a count taken afterwards.
+        selected = queryset.count()
         outcome = operations.requeue_failed(
             self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
         )
-        self._report(request, outcome, queryset.count(), "Re-queued")
+        self._report(request, outcome, selected, "Re-queued")
 
     @admin.action(description="Re-queue selected stale pending tasks (lease expired)", permissions=["operate"])
     def requeue_stale(self, request: HttpRequest, queryset: QuerySet[QueueTask]) -> None:
         reason, force = self._reason(request, "stale claim re-queued in the admin")
+        selected = queryset.count()
         outcome = operations.requeue_stale(
             self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
             force=force,
         )
-        self._report(request, outcome, queryset.count(), "Re-queued")
+        self._report(request, outcome, selected, "Re-queued")
 
     @admin.action(description="Mark selected as failed (give a reason)", permissions=["operate"])
     def mark_failed(self, request: HttpRequest, queryset: QuerySet[QueueTask]) -> None:
@@ -143,10 +147,11 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin[Any])
             self.message_user(request, "Write the reason in the box next to the action, then run it again.",
                               messages.ERROR)
             return
+        selected = queryset.count()
         outcome = operations.mark_failed(
             self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
         )
-        self._report(request, outcome, queryset.count(), "Marked failed")
+        self._report(request, outcome, selected, "Marked failed")
 
 
 @functools.cache

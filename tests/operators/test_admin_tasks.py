@@ -216,3 +216,24 @@ def test_it_leaves_ended_tasks_alone_when_marking_failed(ops):
     act(ops, LEARNUPLETS, "mark_failed", [done], reason="oops")
 
     assert status(done) == "done"
+
+
+@pytest.mark.parametrize("action, shown, make, form, message", [
+    ("requeue_failed", "failed", lambda: LearnupletFactory.create(status="failed", training_done=timezone.now()),
+     {}, "Re-queued 1 of the 1 selected learnuplets."),
+    ("requeue_stale", "pending", lambda: LearnupletFactory.create(
+        status="pending", worker=uuid.uuid4(), lease_expires_at=timezone.now() - timedelta(seconds=1)),
+     {}, "Re-queued 1 of the 1 selected learnuplets."),
+    ("mark_failed", "todo", lambda: LearnupletFactory.create(status="todo"),
+     {"reason": "poisoned batch"}, "Marked failed 1 of the 1 selected learnuplets."),
+], ids=["requeue_failed", "requeue_stale", "mark_failed"])
+def test_it_counts_the_selection_before_the_action_moves_it_out_of_the_status_filter(
+        ops, action, shown, make, form, message):
+    # The changelist's filter is applied to the action's queryset too: counted after the
+    # action, the tasks it changed no longer match the filter ("1 of the 0 selected").
+    task = make()
+
+    page = act(ops, f"{LEARNUPLETS}?status__exact={shown}", action, [task], **form)
+
+    assert status(task) != shown
+    assert message in messages_of(page)
