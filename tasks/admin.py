@@ -100,7 +100,7 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin[Any])
     @admin.display(description="problem", ordering="problem_id")
     def problem_link(self, task: QueueTask) -> SafeString | str:
         # The abstract QueueTask has no problem; every concrete task has one.
-        return change_link(self.model._meta.get_field("problem").related_model, task.problem_id)  # type: ignore[attr-defined]
+        return change_link(self.model._meta.get_field("problem").related_model, task.problem_id)  # type: ignore[attr-defined]  # every concrete task has a problem
 
     def _reason(self, request: HttpRequest, default: str) -> tuple[str, bool]:
         form = self.action_form(request.POST)
