@@ -59,10 +59,27 @@ def serve(runserver_args: list[str]) -> int:
     if not os.environ.get("DATABASE_URL"):
         say("DATABASE_URL is unset: using the embedded PostgreSQL in .pgdata/")
     manage("migrate", "--no-input")
-    manage("ensure_operator")
-    addrport = runserver_args or [DEFAULT_ADDRPORT]
-    say(f"serving the API at http://{addrport[0]}/api/v1/ and the admin at http://{addrport[0]}/admin/")
-    return run_until_signal([str(PYTHON), "manage.py", "runserver", *addrport])
+    url = site_url(runserver_args)
+    manage("ensure_operator", "--url", url)
+    say(f"serving the API at {url}/api/v1/ and the admin at {url}/admin/")
+    return run_until_signal([str(PYTHON), "manage.py", "runserver", *(runserver_args or [DEFAULT_ADDRPORT])])
+
+
+def site_url(runserver_args: list[str]) -> str:
+    """Where a browser on this machine reaches the server that runserver starts with these.
+
+    runserver takes `[ADDR:]PORT` among its options; an address of 0 or 0.0.0.0 (every
+    interface) is reached at the loopback, which is also a host the debug settings allow.
+    """
+    ipv6 = "-6" in runserver_args or "--ipv6" in runserver_args
+    loopback = "[::1]" if ipv6 else "127.0.0.1"
+    addrport = next((arg for arg in runserver_args if not arg.startswith("-")), DEFAULT_ADDRPORT)
+    host, _, port = addrport.rpartition(":")
+    if host in {"", "0", "0.0.0.0"}:
+        host = loopback
+    elif host == "[::]":
+        host = "[::1]"
+    return f"http://{host}:{port}"
 
 
 def test(pytest_args: list[str]) -> int:
