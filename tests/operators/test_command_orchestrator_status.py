@@ -1,8 +1,9 @@
 """`manage.py orchestrator_status` (issue 5)."""
 
 import json
+import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from typing import Any
 
@@ -49,6 +50,43 @@ def test_it_shows_the_counts_on_one_screen():
     assert f"problem {algo.problem_id}" in out
     assert f"sgd ({algo.pk})" in out
     assert "oldest todo" in out
+
+
+def test_it_prints_whole_algo_uuids_that_requeue_failed_takes():
+    algo = AlgoFactory.create(name="gradient boosting with early stopping and a very long name")
+    LearnupletFactory.create(algo=algo, status="failed", training_done=timezone.now())
+
+    line = next(line for line in run().splitlines() if line.strip().startswith("gradient boosting"))
+    printed = re.search(r"\(([^)]*)\)", line)
+
+    assert printed is not None and printed.group(1) == str(algo.pk)
+    out = StringIO()
+    call_command("requeue_failed", "--algo", printed.group(1), "--dry-run", stdout=out)
+    assert "would re-queue 1 failed learnuplet(s)" in out.getvalue()
+
+
+def test_it_lines_up_the_counts_of_every_row():
+    for name in ("sgd", "a name longer than the column has room for, cut short"):
+        LearnupletFactory.create(algo=AlgoFactory.create(name=name))
+    PredupletFactory.create()
+
+    rows = [line for line in run().splitlines() if re.search(r"(\s+\d+){5}$", line)]
+
+    assert len(rows) == 5  # the two "all" rows, the two algos, the preduplets' problem
+    assert len({len(row) for row in rows}) == 1
+    assert len({len(line) for line in run().splitlines() if line.endswith("failed")}) == 1
+
+
+def test_its_json_writes_every_date_time_in_iso_8601():
+    LearnupletFactory.create(queued_at=timezone.now() - timedelta(minutes=10))
+
+    text = run("--json")
+    status = json.loads(text)
+
+    for value in (status["at"], status["kinds"]["learnuplet"]["oldest_todo"]["queued_at"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value)
+        assert datetime.fromisoformat(value).tzinfo is not None
+    assert not re.search(r'"\d{4}-\d\d-\d\d \d', text)
 
 
 def test_it_shows_the_age_of_the_oldest_todo_task():

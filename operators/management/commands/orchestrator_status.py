@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from learning.models import Learnuplet
@@ -13,6 +14,9 @@ from tasks.management.options import duration
 from tasks.models import Status
 
 FAILURE_WINDOW = timedelta(hours=1)
+# Algo names are cut to this many characters, never the UUIDs: those are pasted into
+# requeue_failed --algo and the admin's search.
+NAME_WIDTH = 32
 
 
 def _age(seconds: float) -> str:
@@ -24,6 +28,10 @@ def _age(seconds: float) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return " ".join(parts[:2]) or "0s"
+
+
+def _cut(name: str) -> str:
+    return name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 3] + "..."
 
 
 class Command(BaseCommand):
@@ -40,7 +48,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, as_json: bool, expiring_within: timedelta, **options: Any) -> None:
         status = self.collect(expiring_within)
         if as_json:
-            self.stdout.write(json.dumps(status, default=str, indent=2))
+            # ISO 8601 date-times ("2026-11-26T09:30:00.123Z"), UUIDs as strings.
+            self.stdout.write(json.dumps(status, cls=DjangoJSONEncoder, indent=2))
         else:
             self.render(status)
 
@@ -74,20 +83,27 @@ class Command(BaseCommand):
         out = self.stdout.write
         columns = Status.values
         out(f"Orchestrator status at {status['at']:%Y-%m-%d %H:%M:%S %Z}")
+        tables: list[list[tuple[str, dict[str, Any] | None]]] = []
         for kind, facts in status["kinds"].items():
-            out("")
-            out(f"{kind}s".ljust(56) + "".join(c.rjust(9) for c in columns))
-            out("  all".ljust(56) + "".join(str(facts["totals"][c]).rjust(9) for c in columns))
+            lines: list[tuple[str, dict[str, Any] | None]] = [(f"{kind}s", None), ("  all", facts["totals"])]
             problem = None
             for row in facts["by_problem"]:
                 if row["algo"] is None:
-                    out(f"  problem {row['problem']}".ljust(56) + "".join(str(row[c]).rjust(9) for c in columns))
+                    lines.append((f"  problem {row['problem']}", row))
                     continue
                 if row["problem"] != problem:
                     problem = row["problem"]
-                    out(f"  problem {problem}")
-                label = f"    {row['algo_name']} ({row['algo']})"[:55]
-                out(label.ljust(56) + "".join(str(row[c]).rjust(9) for c in columns))
+                    lines.append((f"  problem {problem}", None))
+                lines.append((f"    {_cut(row['algo_name'] or '')} ({row['algo']})", row))
+            tables.append(lines)
+        # One width for every table, from the longest label: whole UUIDs, aligned counts.
+        width = max(len(label) for lines in tables for label, _ in lines) + 2
+        for lines in tables:
+            out("")
+            header, _ = lines[0]
+            out(header.ljust(width) + "".join(c.rjust(9) for c in columns))
+            for label, counts in lines[1:]:
+                out(label if counts is None else label.ljust(width) + "".join(str(counts[c]).rjust(9) for c in columns))
         out("")
         for kind, facts in status["kinds"].items():
             oldest = facts["oldest_todo"]
