@@ -55,11 +55,16 @@ class Outcome:
 
 
 def stale(older_than: timedelta | None = None) -> Q:
-    """Pending tasks nobody works on: lease run out, or no heartbeat for `older_than`."""
-    gone = Q(lease_expires_at__lt=Now())
-    if older_than is not None:
-        gone |= Q(heartbeat_at__lt=ExpressionWrapper(Now() - Value(older_than), output_field=DateTimeField()))
-    return Q(status=Status.PENDING) & gone
+    """Pending tasks whose lease has run out (and, with `older_than`, silent that long)."""
+    return silent(older_than) & Q(lease_expires_at__lt=Now())
+
+
+def silent(older_than: timedelta | None = None) -> Q:
+    """Pending tasks, without a heartbeat (or a claim: it counts as one) for `older_than`."""
+    pending = Q(status=Status.PENDING)
+    if older_than is None:
+        return pending
+    return pending & Q(heartbeat_at__lt=ExpressionWrapper(Now() - Value(older_than), output_field=DateTimeField()))
 
 
 def _preview(model: type[QueueTask], where: Q, target: Expression) -> list[tuple[uuid.UUID, str]]:
@@ -121,12 +126,19 @@ def requeue_stale(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Pending tasks whose worker is gone back to todo; live leases only with `force`."""
+    """Pending tasks whose lease ran out back to todo; live leases too only with `force`.
+
+    A live lease means its worker may still be working (workers of the 2017 routes never
+    heartbeat, on a lease of hours): re-queueing it runs the task twice, so only `force`
+    takes one, never a silence alone. `older_than` narrows either set to the claims
+    without a heartbeat for that long; live leases it would take with `force` are counted
+    in `refused`.
+    """
     where = where or Q()
-    target = Q(status=Status.PENDING) if force else stale(older_than)
+    target = silent(older_than) if force else stale(older_than)
     outcome = Outcome(kind=tasks.model.kind, dry_run=dry_run)
     if not force:
-        outcome.refused = tasks.model._default_manager.filter(where & Q(status=Status.PENDING) & ~target).count()
+        outcome.refused = tasks.model._default_manager.filter(where & silent(older_than) & ~target).count()
     return _requeue_run(tasks, where & target, outcome, actor=actor, reason=reason,
                         reset_attempts=reset_attempts, batch_size=batch_size, progress=progress)
 

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from learning.lifecycle import LEARNUPLETS
+from operators.management.commands.requeue_stale import Command
 from learning.models import Learnuplet
 from predictions.models import Preduplet
 from tasks import queue
@@ -63,13 +64,41 @@ def test_it_takes_a_live_lease_with_force():
     assert status(task) == "todo"
 
 
-def test_it_takes_a_claim_without_a_heartbeat_for_longer_than_older_than():
+def test_older_than_leaves_a_live_lease_alone_however_long_its_worker_was_silent():
+    # A live lease means its worker may still be working (a 2017 worker never heartbeats).
     silent = claimed(lease=timedelta(hours=1), heartbeat=timedelta(minutes=45))
     beating = claimed(lease=timedelta(hours=1), heartbeat=timedelta(minutes=5))
 
-    run("--older-than", "30m")
+    out = run("--older-than", "30m", "--kind", "learn")
+
+    assert (status(silent), status(beating)) == ("pending", "pending")
+    assert "re-queued 0 stale learnuplet(s)" in out
+    assert "left 1 pending learnuplet(s) alone: their lease is live (--force to take them)" in out
+
+
+def test_older_than_with_force_takes_the_live_leases_without_a_heartbeat_for_that_long():
+    silent = claimed(lease=timedelta(hours=1), heartbeat=timedelta(minutes=45))
+    beating = claimed(lease=timedelta(hours=1), heartbeat=timedelta(minutes=5))
+
+    run("--older-than", "30m", "--force")
 
     assert (status(silent), status(beating)) == ("todo", "pending")
+
+
+def test_older_than_takes_only_the_expired_claims_without_a_heartbeat_for_that_long():
+    silent = claimed(lease=-timedelta(minutes=40), heartbeat=timedelta(minutes=45))
+    recent = claimed(lease=-timedelta(seconds=5), heartbeat=timedelta(minutes=5))
+
+    run("--older-than", "30m")
+
+    assert (status(silent), status(recent)) == ("todo", "pending")
+
+
+def test_its_help_says_what_it_does_with_live_leases():
+    help_text = " ".join(Command().create_parser("manage.py", "requeue_stale").format_help().split())
+
+    assert "A live lease is left alone unless --force" in help_text
+    assert "--older-than keeps, of either, only the claims without a heartbeat" in help_text
 
 
 def test_it_changes_nothing_on_a_dry_run():

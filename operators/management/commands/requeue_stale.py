@@ -16,16 +16,19 @@ from tasks.management.options import (
 
 class Command(BaseCommand):
     help = (
-        "Put pending tasks whose worker is gone back to todo: their lease ran out, or (--older-than) "
-        "they had no heartbeat for that long. A live lease is left alone unless --force."
+        "Put pending tasks whose lease ran out back to todo. A live lease is left alone unless "
+        "--force, even without a heartbeat for a while: its worker may still be working, and "
+        "re-queueing the task would run it twice. --older-than keeps, of either, only the claims "
+        "without a heartbeat for that long."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         add_selection_arguments(parser, time_field="claim time")
         parser.add_argument("--older-than", type=duration,
-                            help="also take claims without a heartbeat for this long (30m, 2h)")
+                            help="only claims without a heartbeat for this long (30m, 2h); with --force, "
+                                 "the live leases of workers silent that long")
         parser.add_argument("--force", action="store_true",
-                            help="take every selected pending task, even with a live lease")
+                            help="take live leases too; their worker gets 409 on its next heartbeat or result")
 
     def handle(self, *args: Any, **options: Any) -> None:
         selection = selection_from(options)
