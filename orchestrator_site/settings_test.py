@@ -1,7 +1,10 @@
 """The test suite's settings: production settings, plus what a test run supplies itself.
 
-A throw-away secret key, the embedded PostgreSQL when DATABASE_URL is unset, and plain
-HTTP for the test client. Everything else is exactly as deployed.
+A throw-away secret key, the embedded PostgreSQL when DATABASE_URL is unset, plain HTTP
+for the test client, and static files named as they are in the apps (the suite runs no
+`collectstatic`, without which the production storage cannot name a file: the admin and
+the API docs would fail; tests/api/test_docs_static.py collects with the production
+storage). Everything else is exactly as deployed.
 """
 
 import os
@@ -12,6 +15,8 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
 from orchestrator_site.settings import *  # noqa: E402,F403
+
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 
 # Password hashing dominates fixture set-up time; tests do not need its cost.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
