@@ -2,12 +2,16 @@
 while the database cannot be reached."""
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.handlers.exception import get_exception_response
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import get_resolver, get_urlconf
 from django.views.defaults import bad_request as django_bad_request
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -89,3 +93,28 @@ def api_not_found(request: HttpRequest) -> HttpResponse | None:
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
     return None
+
+
+class DebugNotFoundMiddleware:
+    """With DEBUG on, Django answers a path that no route matches with its HTML debug page
+    and never calls the site's handler404; this asks the handler, so that the API's paths
+    answer JSON in debug as deployed. Where the handler's answer is a page (a path outside
+    the APIs), the debug page stays, for its list of routes. Not loaded with DEBUG off.
+
+    Before CommonMiddleware in MIDDLEWARE, which turns some of these 404s into redirects
+    (`/api/v1/problems` to `/api/v1/problems/`).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not settings.DEBUG:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # Django sets resolver_match only once a route matched.
+        if response.status_code != 404 or request.resolver_match is not None:
+            return response
+        # What Django answers with DEBUG off: the site's handler404, a 500 if that fails.
+        answer = get_exception_response(request, get_resolver(get_urlconf()), 404, Http404())
+        return answer if answer.get("Content-Type") == "application/json" else response

@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "metrics.middleware.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # DEBUG only: an unmatched path answers as deployed (JSON under /api/), not Django's page.
+    "orchestrator_site.errors.DebugNotFoundMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
