@@ -1,6 +1,7 @@
-"""The token lookup built once as SQL (accounts.auth._TokenLookup) loads what the ORM's
-select_related("user__api_client") would load, in one query, and keeps every answer of
-knox's authentication: unknown, expired or inactive is a 401."""
+"""The token lookup (the ORM's select_related("user__api_client")) loads the token, its
+user and the user's ApiClient row in one query, so that neither token.user nor
+user.api_client queries again, and keeps every answer of knox's authentication: unknown,
+malformed, expired or inactive is a 401."""
 
 from datetime import timedelta
 
