@@ -244,6 +244,10 @@ LOGGING: dict[str, Any] = {
     },
     "root": {"handlers": ["console"], "level": env_str("ORCHESTRATOR_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Through the root's handler only: Django's own console handler on this logger
+        # printed each django.request line (4xx, 5xx, tracebacks) a second time in debug.
+        # runserver's access lines (django.server) keep Django's handler and do not propagate.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         # pgserver logs every pg_ctl call, including at interpreter exit.
         "pgserver": {"level": "WARNING"},
