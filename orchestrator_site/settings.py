@@ -37,7 +37,7 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "orchestrator_site.apps.OrchestratorAdminConfig",  # django.contrib.admin, named for us
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
