@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "predictions",
     "operators",
     "morpheo",
+    "metrics",
     "demo",
 ]
 
