@@ -140,7 +140,7 @@ def learnuplets_for_upload(upload: DataUpload) -> int:
     Data that are any problem's test data are never trained on: their UUIDs would reach
     clients in `train_data`, and the models would be scored on what they learnt from.
     """
-    data = list(upload.data.order_by("seq").values_list("pk", flat=True))
+    data = upload.data
     secret = Problem.objects.test_data_among(data)
     train = [pk for pk in data if pk not in secret]
     if not train:

@@ -119,7 +119,7 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-# The worker protocol's statements are compiled once (tasks/_compiled.py) and run as
+# The worker protocol's statements are compiled once (orchestrator_site/compiled.py) and run as
 # prepared statements from the second use on a connection; Django's own queries bind
 # client-side and are never prepared. 0 turns this off (a pooler in transaction mode
 # older than PgBouncer 1.21 cannot keep prepared statements).

@@ -75,14 +75,15 @@ class Algo(models.Model):
 
 class DataUpload(models.Model):
     """One data registration: the record whose post_save generates the learnuplets of
-    the whole upload. Its data are inserted in one statement, which sends no signal."""
+    the whole upload. Its data are inserted in one statement, which sends no signal; the
+    record lists them in request order, so generation reads no Data row back."""
 
     # Set by the receivers of this row's post_save, as on Algo. Not a column.
     new_learnuplets = 0
 
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     problems = ArrayField(models.UUIDField(), help_text="Problems the data were registered for.")
-    size = models.PositiveIntegerField(help_text="How many data the upload registered.")
+    data = ArrayField(models.UUIDField(), help_text="The data registered, in request order.")
     timestamp_upload = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -92,7 +93,7 @@ class DataUpload(models.Model):
         ordering = ["timestamp_upload", "uuid"]
 
     def __str__(self) -> str:
-        return f"upload {self.uuid} ({self.size} data)"
+        return f"upload {self.uuid} ({len(self.data)} data)"
 
 
 class Data(models.Model):
@@ -108,8 +109,6 @@ class Data(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # Null for data registered before uploads were recorded.
-    upload = models.ForeignKey(DataUpload, null=True, blank=True, on_delete=models.PROTECT, related_name="data")
 
     objects = DataQuerySet.as_manager()
 

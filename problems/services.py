@@ -8,6 +8,7 @@ post_save; `learning` receives it and generates the learnuplets in the same tran
 import uuid
 from collections.abc import Sequence
 
+from django.contrib.auth.models import User as Account
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
@@ -94,34 +95,34 @@ def data_register(
     refuse_duplicates("uuid", uuids)
     refuse_duplicates("problems", problems)
     _lock_problems(problems, field="problems")
-    upload = DataUpload(problems=list(problems), size=len(uuids), created_by=account_of(user))
-    records = _insert_data(uuids, problems, upload=upload)
+    upload = DataUpload(problems=list(problems), data=list(uuids), created_by=account_of(user))
+    records = _insert_data(uuids, problems, created_by=upload.created_by)
     # Its post_save generates the learnuplets of the whole upload, its data now inserted.
     upload.save(force_insert=True)
     return records, upload.new_learnuplets
 
 
-def _insert_data(uuids: Sequence[uuid.UUID], problems: Sequence[uuid.UUID], *, upload: DataUpload) -> list[Data]:
+def _insert_data(
+    uuids: Sequence[uuid.UUID], problems: Sequence[uuid.UUID], *, created_by: Account | None
+) -> list[Data]:
     """Insert the data in request order in one statement; refuse any already registered.
 
     ON CONFLICT DO NOTHING also covers a concurrent registration of the same UUID: the
     caller's transaction is rolled back by the ValidationError, so nothing is registered.
-    (bulk_create binds five parameters a row; 10,000 rows took seconds to render.) The
-    upload's row comes after its data: the foreign key is checked at commit.
+    (bulk_create binds five parameters a row; 10,000 rows took seconds to render.)
     """
-    created_by = upload.created_by
     table = connection.ops.quote_name(Data._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} (uuid, problems, timestamp_upload, created_by_id, upload_id)
-            SELECT d.uuid, %s::uuid[], now(), %s, %s
+            INSERT INTO {table} (uuid, problems, timestamp_upload, created_by_id)
+            SELECT d.uuid, %s::uuid[], now(), %s
             FROM unnest(%s::uuid[]) WITH ORDINALITY AS d(uuid, position)
             ORDER BY d.position
             ON CONFLICT (uuid) DO NOTHING
             RETURNING uuid, timestamp_upload, seq
             """,
-            [list(problems), created_by.pk if created_by else None, upload.pk, list(uuids)],
+            [list(problems), created_by.pk if created_by else None, list(uuids)],
         )
         inserted = {pk: (at, seq) for pk, at, seq in cursor.fetchall()}
     if len(inserted) < len(uuids):
@@ -130,6 +131,6 @@ def _insert_data(uuids: Sequence[uuid.UUID], problems: Sequence[uuid.UUID], *, u
     # seq follows the request order: INSERT ... SELECT ... ORDER BY draws it row by row.
     return [
         Data(uuid=u, problems=list(problems), timestamp_upload=inserted[u][0], seq=inserted[u][1],
-             created_by=created_by, upload=upload)
+             created_by=created_by)
         for u in uuids
     ]

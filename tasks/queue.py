@@ -23,7 +23,7 @@ from django.db.models.sql import UpdateQuery
 
 from orchestrator_site.errors import NotFoundError, StateConflict
 from tasks import observe
-from tasks._compiled import Param, fetch
+from orchestrator_site.compiled import Param, fetch
 from tasks.models import TRANSITIONS, QueueTask, Status, TaskEvent
 
 T = TypeVar("T", bound=QueueTask)
@@ -77,7 +77,7 @@ def _transition(
     with follow-up work (a chain's release) runs both in one transaction.
 
     The hot paths give a `key` and write `where` and `values` with `Param`s bound from
-    `params`: the statement is then compiled once (see tasks._compiled). Without
+    `params`: the statement is then compiled once (see orchestrator_site.compiled). Without
     `whole_rows`, only the state fields are loaded.
     """
     move = TRANSITIONS[action]
