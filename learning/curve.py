@@ -12,6 +12,7 @@ from html import escape
 from itertools import groupby
 
 from learning.models import Learnuplet
+from learning.services import leaderboard
 from problems.models import Problem
 from tasks.models import Status
 
@@ -28,16 +29,19 @@ class Series:
 
 
 def curve_of(problem: Problem) -> list[Series]:
-    """The done learnuplets' perf by rank, per algo in registration order (one query)."""
+    """The done learnuplets' perf by rank, per algo in the leaderboard's order (best first),
+    so that the legend reads as the leaderboard beside it does (three queries)."""
+    place = {row.algo: i for i, row in enumerate(leaderboard(problem))}
     rows = (
         Learnuplet.objects.filter(problem=problem, status=Status.DONE)
-        .order_by("algo__timestamp_upload", "algo_id", "rank")
+        .order_by("algo_id", "rank")
         .values_list("algo_id", "algo__name", "rank", "perf")
     )
-    return [
+    series = [
         Series(algo=algo, name=name, points=[(rank, perf) for _, _, rank, perf in group if perf is not None])  # done: has perf
         for (algo, name), group in groupby(rows, key=lambda r: (r[0], r[1]))
     ]
+    return sorted(series, key=lambda s: place.get(s.algo, len(place)))
 
 
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -73,6 +77,10 @@ def render_svg(
                 '<text x="8" y="24" font-size="13" fill="#666">No learnuplet is done yet.</text></svg>')
     left, right, top, bottom, legend = 60, 16, 16, 40, 180
     plot_w, plot_h = width - left - right - legend, height - top - bottom
+    # Data and ticks are drawn this far inside the plot's frame, so that a point at the
+    # ends of an axis (rank 0, the best and worst perf, a curve of one point) shows whole
+    # instead of half hidden under the frame.
+    inset = 10
     perfs = [p for s in drawn for _, p in s.points]
     ranks = [r for s in drawn for r, _ in s.points]
     low, high = min(perfs), max(perfs)
@@ -85,10 +93,10 @@ def render_svg(
     x_ticks = [t for t in _ticks(0, max_rank) if t == int(t) and t <= max_rank]
 
     def x(rank: float) -> float:
-        return left + plot_w * rank / max_rank
+        return left + inset + (plot_w - 2 * inset) * rank / max_rank
 
     def y(perf: float) -> float:
-        return top + plot_h * (high - perf) / (high - low)
+        return top + inset + (plot_h - 2 * inset) * (high - perf) / (high - low)
 
     out = [
         (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -105,6 +113,7 @@ def render_svg(
     out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" fill="#222">rank</text>')
     out.append(f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
                f'fill="#222">perf ({direction})</text>')
+    legend_items = []
     for i, s in enumerate(drawn):
         colour = PALETTE[i % len(PALETTE)]
         points = _thin(s.points, max_points)
@@ -118,7 +127,9 @@ def render_svg(
         ly = top + 8 + 16 * i
         if ly < height - 8:
             lx = left + plot_w + 12
-            out.append(f'<line x1="{lx}" x2="{lx + 16}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="3"/>')
-            out.append(f'<text x="{lx + 22}" y="{ly + 4}" fill="#222">{escape(s.name[:24])}</text>')
-    out.append("</svg>")
+            legend_items.append(
+                f'<line x1="{lx}" x2="{lx + 16}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="3"/>'
+                f'<text x="{lx + 22}" y="{ly + 4}" fill="#222">{escape(s.name[:24])}</text>'
+            )
+    out.append(f'<g class="legend">{"".join(legend_items)}</g></svg>')
     return "".join(out)

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+import xml.etree.ElementTree as ET
 
 import pytest
 from django.db import connection
@@ -10,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from learning.curve import Series, render_svg
+from learning.curve import Series, curve_of, render_svg
+from learning.services import leaderboard
 from tests.factories import (
     AlgoFactory,
     DataFactory,
@@ -101,6 +103,60 @@ def test_it_draws_a_single_point_as_a_dot():
     svg = render_svg([Series(algo=uuid.uuid4(), name="a", points=[(0, 0.5)])])
 
     assert "<circle" in svg
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def circles_outside_the_plot(svg: str) -> list[tuple[float, float]]:
+    """The centres of the dots that are not wholly inside the plot's frame (the first
+    rect), clear of its 1-px border."""
+    root = ET.fromstring(svg)
+    frame = root.find(f"{SVG}rect")
+    assert frame is not None
+    left, top = float(frame.get("x", "")), float(frame.get("y", ""))
+    right, bottom = left + float(frame.get("width", "")), top + float(frame.get("height", ""))
+    circles = [(float(c.get("cx", "")), float(c.get("cy", "")), float(c.get("r", ""))) for c in root.iter(f"{SVG}circle")]
+    assert circles
+    return [(cx, cy) for cx, cy, r in circles
+            if not (left + 1 <= cx - r and cx + r <= right - 1 and top + 1 <= cy - r and cy + r <= bottom - 1)]
+
+
+def test_it_draws_a_single_point_whole_inside_the_plot():
+    svg = render_svg([Series(algo=uuid.uuid4(), name="a", points=[(0, 0.5)])])
+
+    assert circles_outside_the_plot(svg) == []
+
+
+def test_it_draws_the_first_and_last_points_whole_inside_the_plot():
+    # Rank 0 is on the y axis; 0 and 0.8 are ticks, the ends of the perf axis.
+    svg = render_svg([Series(algo=uuid.uuid4(), name="a", points=[(0, 0.0), (1, 0.4), (2, 0.8)]),
+                      Series(algo=uuid.uuid4(), name="b", points=[(0, 0.8), (1, 0.2)])])
+
+    assert circles_outside_the_plot(svg) == []
+
+
+def legend_of(svg: str) -> list[str]:
+    legend = ET.fromstring(svg).find(f"{SVG}g[@class='legend']")
+    assert legend is not None
+    return [t.text or "" for t in legend.iter(f"{SVG}text")]
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_it_lists_the_curves_algos_in_the_leaderboards_order(higher_is_better):
+    problem = ProblemFactory.create(higher_is_better=higher_is_better)
+    # Registered in an order that is neither the best-first nor the worst-first one.
+    for name, perfs in (("middle", (0.5, 0.6)), ("top", (0.9,)), ("bottom", (0.1, 0.2, 0.3))):
+        algo = AlgoFactory.create(problem=problem, name=name)
+        for rank, perf in enumerate(perfs):
+            done(algo, rank, perf)
+    AlgoFactory.create(problem=problem, name="untrained")
+
+    svg = render_svg(curve_of(problem), higher_is_better=higher_is_better)
+
+    board = [row.name for row in leaderboard(problem) if row.perf is not None]
+    assert board == (["top", "middle", "bottom"] if higher_is_better else ["bottom", "middle", "top"])
+    assert legend_of(svg) == board
 
 
 def test_it_thins_a_long_series_to_at_most_the_limit():
