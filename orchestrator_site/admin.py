@@ -3,6 +3,7 @@ links between records, read-only pages."""
 
 import json
 import uuid
+from datetime import datetime
 from functools import cached_property, reduce
 from operator import or_
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -12,6 +13,7 @@ from django.db import connection
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -109,3 +111,11 @@ def changelist_link(model: type[Model], text: str, **params: object) -> SafeStri
     url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
     query = "&".join(f"{k}={v}" for k, v in params.items())
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+
+def exact_time(moment: datetime | None) -> str:
+    """A date-time as the admin's pages show one (orchestrator_site.formats): to the
+    second, in the current time zone, with its name."""
+    if moment is None:
+        return "-"
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")

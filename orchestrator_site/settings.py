@@ -142,6 +142,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Date-times to the second with their zone ("2026-12-02 06:00:12 UTC"), wherever Django
+# formats one (the admin's lists and pages): the locale's formats win over DATETIME_FORMAT.
+FORMAT_MODULE_PATH = "orchestrator_site.formats"
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

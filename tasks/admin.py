@@ -25,6 +25,7 @@ from orchestrator_site.admin import (
     UUIDSearchMixin,
     change_link,
     changelist_link,
+    exact_time,
 )
 from tasks import operations
 from tasks.lifecycle import Lifecycle
@@ -87,7 +88,7 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, admin.ModelAdmin[Any])
         )
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((f"{e.at:%Y-%m-%d %H:%M:%S}", e.from_status or "-", e.to_status, e.attempt,
+            ((exact_time(e.at), e.from_status or "-", e.to_status, e.attempt,
               e.worker or "-", e.actor, e.reason) for e in reversed(events)),
         )
         note = f"Last {HISTORY_LIMIT} events. " if len(events) == HISTORY_LIMIT else ""
