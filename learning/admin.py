@@ -6,7 +6,7 @@ from learning.curve import curve_of, render_svg
 from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from learning.services import leaderboard
-from orchestrator_site.admin import change_link, changelist_link
+from orchestrator_site.admin import change_link, changelist_link, short_name_link, time_column
 from problems.admin import AlgoAdmin, ProblemAdmin
 from problems.models import Algo, Problem
 from tasks.admin import QueueTaskAdmin, counts_by_status, status_table
@@ -15,8 +15,8 @@ from tasks.admin import QueueTaskAdmin, counts_by_status, status_table
 @admin.register(Learnuplet)
 class LearnupletAdmin(QueueTaskAdmin):
     lifecycle = LEARNUPLETS
-    list_display = ("uuid", "status", "rank", "problem_link", "algo_link", "worker", "perf", "attempt",
-                    "training_creation", "training_done", "lease_expires_at")
+    list_display = ("short_pk", "status", "rank", "problem_link", "algo_link", "worker_link", "rounded_perf",
+                    "attempt", "last_error_line", "created", "ended", "lease")
     list_filter = ("status", "problem", "algo")
     list_select_related = ("algo",)
     # The (algo, rank) unique index serves this order, so a page never sorts the whole table.
@@ -34,9 +34,19 @@ class LearnupletAdmin(QueueTaskAdmin):
     )
     readonly_fields = ("history", "previous_model")
 
+    created = time_column("training_creation", "created")
+    ended = time_column("training_done", "ended")
+
+    @admin.display(description="perf", ordering="perf")
+    def rounded_perf(self, learnuplet: Learnuplet) -> SafeString | str:
+        # 4 significant digits tell a chain's steps apart; the hover and the page give it whole.
+        if learnuplet.perf is None:
+            return "-"
+        return format_html('<span title="{}">{}</span>', repr(learnuplet.perf), f"{learnuplet.perf:.4g}")
+
     @admin.display(description="algo", ordering="algo__name")
     def algo_link(self, learnuplet: Learnuplet) -> SafeString | str:
-        return change_link(Algo, learnuplet.algo_id, learnuplet.algo.name)
+        return short_name_link(Algo, learnuplet.algo_id, learnuplet.algo.name)
 
     @admin.display(description="start model from")
     def previous_model(self, learnuplet: Learnuplet) -> SafeString | str:

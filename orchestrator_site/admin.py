@@ -1,24 +1,34 @@
 """What every admin of the project shares: cheap counts and UUID search for big tables,
-links between records, read-only pages."""
+links between records, read-only pages, and the compact columns of dense lists."""
 
 import json
+import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property, reduce
 from operator import or_
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlencode
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
+
+    # What a mixin's super() reaches, for the type checker; at run time, the ModelAdmin
+    # that the admin class names after the mixin.
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = object
 
 
 def _reltuples(model: type[Model]) -> int:
@@ -97,20 +107,86 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def change_url(obj_or_model: Model | type[Model], pk: object) -> str:
+    meta = obj_or_model._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
+
+
+def changelist_url(model: type[Model], **params: object) -> str:
+    meta = model._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
 def change_link(obj_or_model: Model | type[Model], pk: object, text: object = None) -> SafeString | str:
     """A link to a record's admin page, built from its primary key alone (no query)."""
     if pk is None:
         return "-"
-    meta = obj_or_model._meta
-    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[pk])
-    return format_html('<a href="{}">{}</a>', url, pk if text is None else text)
+    return format_html('<a href="{}">{}</a>', change_url(obj_or_model, pk), pk if text is None else text)
 
 
 def changelist_link(model: type[Model], text: str, **params: object) -> SafeString:
-    meta = model._meta
-    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return format_html('<a href="{}?{}">{}</a>', url, query, text)
+    return format_html('<a href="{}">{}</a>', changelist_url(model, **params), text)
+
+
+class WideListMixin(_ModelAdmin):
+    """A list of many columns: its page leaves out the app list on the left, 300 px of a
+    1400-px screen that the columns need (the breadcrumbs lead back to the index)."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+
+# What the lists show in their narrow columns: a list of twelve columns fits a 1400-px
+# screen only with these, and each gives the whole value on hover or one click away.
+
+SHORT_UUID = 8  # hex digits, 32 bits: two rows of a 100-row page share them once in a million pages
+
+
+def short_uuid(value: uuid.UUID | str | None, url: str | None = None) -> SafeString | str:
+    """A UUID by its first 8 hex digits; the whole one on hover, and at the link if any."""
+    if value is None:
+        return "-"
+    whole = str(value)
+    if url is None:
+        return format_html('<span title="{}">{}</span>', whole, whole[:SHORT_UUID])
+    return format_html('<a href="{}" title="{}">{}</a>', url, whole, whole[:SHORT_UUID])
+
+
+def short_change_link(obj_or_model: Model | type[Model], pk: uuid.UUID | None) -> SafeString | str:
+    """A short UUID linking to its record's admin page (no query)."""
+    return "-" if pk is None else short_uuid(pk, change_url(obj_or_model, pk))
+
+
+def breakable(text: str, every: int = 12) -> SafeString:
+    """`text`, escaped, that a narrow column may wrap inside its long words too (every
+    `every` characters), as well as at its spaces: a path or a UUID in an error, a name in
+    CamelCase, no longer sets its column's width. Short words stay whole."""
+    return mark_safe("".join(  # every piece is escaped
+        "<wbr>".join(escape(word[i : i + every]) for i in range(0, len(word), every))
+        for word in re.split(r"(\s+)", text)
+    ))
+
+
+def short_name_link(obj_or_model: Model | type[Model], pk: object, name: str, limit: int = 24) -> SafeString:
+    """A link to a record's admin page by its name, cut at `limit` characters (all of it
+    on hover)."""
+    shown = name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+    return format_html('<a href="{}" title="{}">{}</a>', change_url(obj_or_model, pk), name, breakable(shown))
+
+
+def first_line(text: str, limit: int = 40, hover_limit: int = 2000) -> SafeString | str:
+    """The first line of a text such as an error, cut at `limit` characters ("…" says
+    there is more); the text on hover, up to `hover_limit` characters."""
+    text = text.strip()
+    if not text:
+        return "-"
+    line = text.splitlines()[0].rstrip()
+    shown = line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    if shown == line and line != text:
+        shown += " …"
+    hover = text if len(text) <= hover_limit else text[: hover_limit - 1] + "…"
+    return format_html('<span title="{}">{}</span>', hover, breakable(shown))
 
 
 def exact_time(moment: datetime | None) -> str:
@@ -119,3 +195,25 @@ def exact_time(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def compact_time(moment: datetime | None) -> SafeString | str:
+    """A date-time for a list's column: the exact time, which wraps after the date in a
+    narrow column (and nowhere else: not at the date's hyphens, nor before the zone)."""
+    if moment is None:
+        return "-"
+    day, _, clock = exact_time(moment).partition(" ")
+    return format_html('<time datetime="{}"><span style="white-space: nowrap">{}</span> '
+                       '<span style="white-space: nowrap">{}</span></time>',
+                       timezone.localtime(moment).isoformat(), day, clock)
+
+
+def time_column(field: str, description: str) -> Callable[[Any, Any], SafeString | str]:
+    """A list column of a date-time field (`compact_time`), sorted by that field: in a
+    ModelAdmin's body, `lease = time_column("lease_expires_at", "lease expires")`."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin: Any, obj: Any) -> SafeString | str:
+        return compact_time(getattr(obj, field))
+
+    return column

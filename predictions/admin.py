@@ -3,7 +3,7 @@ from django.utils.safestring import SafeString
 
 from learning.admin import LearningProblemAdmin
 from learning.models import Learnuplet
-from orchestrator_site.admin import change_link, changelist_link
+from orchestrator_site.admin import change_link, changelist_link, changelist_url, short_uuid, time_column
 from predictions.lifecycle import PREDUPLETS
 from predictions.models import Preduplet
 from problems.models import Problem
@@ -13,8 +13,8 @@ from tasks.admin import QueueTaskAdmin, counts_by_status
 @admin.register(Preduplet)
 class PredupletAdmin(QueueTaskAdmin):
     lifecycle = PREDUPLETS
-    list_display = ("uuid", "status", "problem_link", "model", "worker", "attempt", "timestamp_request",
-                    "timestamp_done", "lease_expires_at")
+    list_display = ("short_pk", "status", "problem_link", "model_link", "worker_link", "attempt", "last_error_line",
+                    "requested", "ended", "lease")
     list_filter = ("status", "problem")
     ordering = ("-timestamp_request", "-uuid")
     uuid_search_fields = ("pk", "worker", "model", "problem_id")
@@ -27,6 +27,14 @@ class PredupletAdmin(QueueTaskAdmin):
         ("History", {"fields": ("history",)}),
     )
     readonly_fields = ("history", "trained_by")
+
+    requested = time_column("timestamp_request", "requested")
+    ended = time_column("timestamp_done", "ended")
+
+    @admin.display(description="model", ordering="model")
+    def model_link(self, preduplet: Preduplet) -> SafeString | str:
+        # To the learnuplet that trained it: the learnuplets' search finds it by its model_end.
+        return short_uuid(preduplet.model, changelist_url(Learnuplet, q=preduplet.model))
 
     @admin.display(description="model trained by")
     def trained_by(self, preduplet: Preduplet) -> SafeString | str:

@@ -11,15 +11,16 @@ from typing import Any, ClassVar, TypeVar
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from orchestrator_site.admin import (
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
     UUIDSearchMixin,
-    change_link,
     changelist_link,
+    short_change_link,
+    time_column,
 )
 from problems.models import Algo, Data, Problem
 
@@ -34,7 +35,7 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[M]):
 @admin.register(Problem)
 class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin[Problem]):
     list_display: tuple[str, ...] = (
-        "uuid", "timestamp_upload", "size_train_dataset", "higher_is_better", "created_by", "links",
+        "uuid", "uploaded", "size_train_dataset", "higher_is_better", "created_by", "links",
     )
     list_filter = ("higher_is_better",)
     list_select_related = ("created_by",)
@@ -42,6 +43,8 @@ class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin[Problem]):
     search_help_text = "A UUID (exact): the problem, its workflow or one of its test data."
     fields: ClassVar[tuple[str, ...]] = ("uuid", "workflow", "size_train_dataset", "higher_is_better",
                                          "timestamp_upload", "created_by", "test_dataset")
+
+    uploaded = time_column("timestamp_upload", "uploaded")
 
     def record_links(self, problem: Problem) -> list[SafeString]:
         """Links to the lists of the problem's records; the admins of the apps above add theirs."""
@@ -54,19 +57,26 @@ class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin[Problem]):
 
 @admin.register(Algo)
 class AlgoAdmin(UUIDSearchMixin, ReadOnlyAdmin[Algo]):
-    list_display: tuple[str, ...] = ("name", "uuid", "problem_link", "timestamp_upload", "created_by")
+    list_display: tuple[str, ...] = ("name_column", "uuid", "problem_link", "uploaded", "created_by")
     list_filter = ("problem",)
     list_select_related = ("created_by",)
     uuid_search_fields = ("pk", "problem_id")
     search_help_text = "A UUID (exact): the algo or its problem; or part of a name."
     fields: ClassVar[tuple[str, ...]] = ("uuid", "name", "problem", "timestamp_upload", "created_by")
 
+    uploaded = time_column("timestamp_upload", "uploaded")
+
+    @admin.display(description="name", ordering="name")
+    def name_column(self, algo: Algo) -> SafeString:
+        # A name of one long word wraps rather than push the list past the screen.
+        return format_html('<span style="overflow-wrap: anywhere">{}</span>', algo.name)
+
     def search_text(self, queryset: QuerySet[Algo], term: str) -> QuerySet[Algo]:
         return queryset.filter(name__icontains=term)
 
     @admin.display(description="problem", ordering="problem_id")
     def problem_link(self, algo: Algo) -> SafeString | str:
-        return change_link(Problem, algo.problem_id)
+        return short_change_link(Problem, algo.problem_id)
 
 
 class DataProblemFilter(admin.SimpleListFilter):
@@ -83,7 +93,7 @@ class DataProblemFilter(admin.SimpleListFilter):
 
 @admin.register(Data)
 class DataAdmin(UUIDSearchMixin, ReadOnlyAdmin[Data]):
-    list_display = ("uuid", "seq", "timestamp_upload", "problem_links", "created_by")
+    list_display = ("uuid", "seq", "uploaded", "problem_links", "created_by")
     list_filter = (DataProblemFilter,)
     list_select_related = ("created_by",)
     ordering = ("-seq",)
@@ -93,6 +103,8 @@ class DataAdmin(UUIDSearchMixin, ReadOnlyAdmin[Data]):
     show_full_result_count = False
     list_per_page = 100
 
+    uploaded = time_column("timestamp_upload", "uploaded")
+
     @admin.display(description="problems")
     def problem_links(self, data: Data) -> SafeString:
-        return format_html_join(", ", "{}", ((change_link(Problem, pk),) for pk in data.problems))
+        return format_html_join(", ", "{}", ((short_change_link(Problem, pk),) for pk in data.problems))
