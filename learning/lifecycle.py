@@ -6,7 +6,7 @@ in the same transaction, from the best model the chain has trained so far.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -81,7 +81,7 @@ class Learnuplets:
         it back): reading the task first cost a query per result.
         """
         values: dict[str, object] = {}
-        check = None
+        check: Callable[[Learnuplet], None] | None = None
         if status == Status.DONE:
             if perf is None:
                 raise ValidationError({"perf": ["This field is required when status is done."]})
@@ -90,11 +90,13 @@ class Learnuplets:
                                   for field, keys in scores.items()})
             values = {"perf": perf, **scores}
 
-            def check(task: Learnuplet) -> None:
+            def keys_are_its_own(task: Learnuplet) -> None:
                 _refuse_unknown_keys({
                     "train_perf": set(scores["train_perf"]) - {str(u) for u in task.train_data},
                     "test_perf": set(scores["test_perf"]) - {str(u) for u in task.test_data},
                 })
+
+            check = keys_are_its_own
 
         with transaction.atomic():
             task, ended = queue.finish(Learnuplet, pk, worker=worker, attempt=attempt, status=status,

@@ -1,4 +1,6 @@
-"""Statements the ORM compiles once and runs many times: the worker protocol's hot path.
+"""Statements the ORM compiles once and runs many times: the hot path of a worker's
+request, and only that (`tasks.queue` and the token lookup in `accounts.auth`; an
+import-linter contract keeps every other module from importing this one).
 
 Django compiles a queryset to SQL every time it runs. For the few statements of a claim
 and a result that compiling costs more CPU than PostgreSQL spends executing them (about

@@ -6,9 +6,8 @@ import getpass
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.core.management.base import BaseCommand, OutputWrapper
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 

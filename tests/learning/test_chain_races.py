@@ -13,7 +13,6 @@ from django.db import connection, transaction
 from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from problems.services import data_register
-from tasks import queue
 from tests.factories import AlgoFactory, LearnupletFactory, ProblemFactory
 
 
