@@ -2,6 +2,8 @@
 
 import uuid
 
+from django.core.exceptions import PermissionDenied
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.models import User as Account
 
@@ -39,6 +41,24 @@ def worker_of(user: User) -> uuid.UUID:
         return client.worker
     # A superuser without an ApiClient row still gets a stable worker identity.
     return uuid.uuid5(uuid.NAMESPACE_URL, f"orchestrator:user:{user.pk}")
+
+
+def site_of(user: User) -> uuid.UUID | None:
+    """The UUID of the site the user belongs to; None for platform users (and superusers
+    without an ApiClient row). Free: authentication loaded the ApiClient row."""
+    client: ApiClient | None = getattr(user, "api_client", None)
+    return client.site_id if client is not None else None
+
+
+def site_to_register(user: User, named: uuid.UUID | None) -> uuid.UUID | None:
+    """The site of the data `user` registers: the one it names, or its own (None: platform
+    data). Only operators may name a site other than their own."""
+    own = site_of(user)
+    if named is None or named == own:
+        return own
+    if role_of(user) == Role.OPERATOR:
+        return named
+    raise PermissionDenied("only operators may register data of a site other than their own")
 
 
 def actor_name(user: User | None) -> str:

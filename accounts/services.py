@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from knox.models import AuthToken
 
-from accounts.models import ApiClient, Role
+from accounts.models import ApiClient, Role, Site
 
 
 class ClientExists(Exception):
@@ -10,8 +10,11 @@ class ClientExists(Exception):
 
 
 @transaction.atomic
-def client_create(*, name: str, role: str, password: str | None = None) -> tuple[ApiClient, str]:
-    """Create a user with a role and one API token; return the client and the plain key.
+def client_create(
+    *, name: str, role: str, password: str | None = None, site: str | None = None
+) -> tuple[ApiClient, str]:
+    """Create a user with a role and one API token, in the site named `site` (created on
+    first use) or none; return the client and the plain key.
 
     The key is shown once: only its digest is stored.
     """
@@ -28,7 +31,8 @@ def client_create(*, name: str, role: str, password: str | None = None) -> tuple
         user.is_staff = True
         user.is_superuser = True
     user.save()
-    client = ApiClient.objects.create(user=user, role=role)
+    member_of = Site.objects.get_or_create(name=site)[0] if site else None
+    client = ApiClient.objects.create(user=user, role=role, site=member_of)
     _, key = AuthToken.objects.create(user=user, expiry=None)
     return client, key
 

@@ -30,7 +30,8 @@ class LearnupletFilter(django_filters.FilterSet):
     status = ChoiceInFilter(choices=Status.choices)
     worker = StrictUUIDFilter()
     rank = IntegerFilter(min_value=0)
+    site = StrictUUIDFilter(field_name="site_id")
 
     class Meta:
         model = Learnuplet
-        fields = ["problem", "algo", "status", "worker", "rank"]
+        fields = ["problem", "algo", "status", "worker", "rank", "site"]

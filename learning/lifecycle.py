@@ -50,15 +50,23 @@ class Learnuplets:
             with transaction.atomic():
                 release_next(queue.expire_leases(Learnuplet).failed)
 
-    def claim_next(self, *, worker: uuid.UUID, actor: str) -> Learnuplet | None:
+    def claim_next(self, *, worker: uuid.UUID, actor: str, site: uuid.UUID | None = None) -> Learnuplet | None:
         self.expire_leases()
-        return queue.claim_next(Learnuplet, worker=worker, actor=actor)
+        return queue.claim_next(Learnuplet, worker=worker, actor=actor, site=site)
 
     def claim(
-        self, pk: uuid.UUID, *, worker: uuid.UUID, actor: str, lease_seconds: int | None = None
+        self,
+        pk: uuid.UUID,
+        *,
+        worker: uuid.UUID,
+        actor: str,
+        site: uuid.UUID | None = None,
+        any_site: bool = False,
+        lease_seconds: int | None = None,
     ) -> Learnuplet:
         self.expire_leases()
-        return queue.claim(Learnuplet, pk, worker=worker, actor=actor, lease_seconds=lease_seconds)
+        return queue.claim(Learnuplet, pk, worker=worker, actor=actor, site=site, any_site=any_site,
+                           lease_seconds=lease_seconds)
 
     def report(
         self,

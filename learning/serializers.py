@@ -14,13 +14,14 @@ class LearnupletSerializer(HidesTestDataSerializer):
     scrubbed_text_fields = ("last_error",)
     problem = serializers.UUIDField(source="problem_id", read_only=True)
     algo = serializers.UUIDField(source="algo_id", read_only=True)
+    site = serializers.UUIDField(source="site_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Learnuplet
         fields = [
             "uuid", "problem", "workflow", "train_data", "test_data", "algo", "model_start",
             "model_end", "rank", "worker", "status", "perf", "test_perf", "train_perf",
-            "training_creation", "training_done", "attempt", "lease_expires_at", "last_error",
+            "training_creation", "training_done", "attempt", "lease_expires_at", "last_error", "site",
         ]
         read_only_fields = fields
 

@@ -23,6 +23,32 @@ def mini_batches(data: Sequence[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
     return [list(data[i : i + size]) for i in range(0, len(data), size)]
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One learnuplet's training data, all of one site (None: platform data)."""
+
+    site: uuid.UUID | None
+    data: list[uuid.UUID]
+
+
+def site_batches(data: Sequence[tuple[uuid.UUID, uuid.UUID | None]], size: int) -> list[Batch]:
+    """Mini-batches of `size` that never mix sites, from (datum, site) in registration order.
+
+    Each site's data are cut in their own order; the chain runs through the batches in the
+    order of each batch's first datum. With one site (or none) these are `mini_batches`.
+    """
+    per_site: dict[uuid.UUID | None, list[tuple[int, uuid.UUID]]] = {}
+    for position, (datum, site) in enumerate(data):
+        per_site.setdefault(site, []).append((position, datum))
+    cut = [
+        (items[i][0], Batch(site, [datum for _, datum in items[i : i + size]]))
+        for site, items in per_site.items()
+        for i in range(0, len(items), size)
+    ]
+    cut.sort(key=lambda first_and_batch: first_and_batch[0])
+    return [batch for _, batch in cut]
+
+
 def by_performance(learnuplets: QuerySet[Learnuplet]) -> QuerySet[Learnuplet]:
     """The done ones among `learnuplets`, best `perf` first by each problem's metric direction."""
     worst_last = Case(When(problem__higher_is_better=True, then=-F("perf")), default=F("perf"))
@@ -62,30 +88,34 @@ class Chain:
     start: uuid.UUID | None
 
 
-def _generate(chains: Sequence[Chain], batches_of: dict[uuid.UUID, list[list[uuid.UUID]]]) -> int:
+def _generate(chains: Sequence[Chain], batches_of: dict[uuid.UUID, list[Batch]]) -> int:
     """Create the learnuplets of every chain over its problem's batches; return the count.
 
     One INSERT ... SELECT whatever the numbers of algos and data: the batches travel as
     flat arrays and PostgreSQL builds the rows (at a registration of 10,000 data against
     20 algos, building 20,000 rows in Python and binding 400,000 parameters took seconds).
     It lists only the columns it computes; every other column takes its database default
-    (`db_default`, or NULL).
+    (`db_default`, or NULL). Each learnuplet takes its batch's site.
     """
     items = [
         (problem, batch_no, position, data)
         for problem, batches in batches_of.items()
         for batch_no, batch in enumerate(batches)
-        for position, data in enumerate(batch)
+        for position, data in enumerate(batch.data)
     ]
     if not chains or not items:
         return 0
     problem_col, batch_col, position_col, data_col = (list(col) for col in zip(*items))
+    sites = [(problem, batch_no, batch.site) for problem, batches in batches_of.items()
+             for batch_no, batch in enumerate(batches)]
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH items(problem_id, batch_no, position, data) AS (
                 SELECT * FROM unnest(%s::uuid[], %s::int[], %s::int[], %s::uuid[])
+            ), sites(problem_id, batch_no, site_id) AS (
+                SELECT * FROM unnest(%s::uuid[], %s::int[], %s::uuid[])
             ), batches AS (
                 SELECT problem_id, batch_no, array_agg(data ORDER BY position) AS train_data
                 FROM items GROUP BY problem_id, batch_no
@@ -94,22 +124,25 @@ def _generate(chains: Sequence[Chain], batches_of: dict[uuid.UUID, list[list[uui
             )
             INSERT INTO {qn(Learnuplet._meta.db_table)} (
                 uuid, problem_id, workflow, train_data, test_data, algo_id, model_start,
-                model_end, rank, status, queued_at
+                model_end, rank, status, queued_at, site_id
             )
             SELECT
                 gen_random_uuid(), a.problem_id, p.workflow, b.train_data, p.test_dataset,
                 c.algo_id, CASE WHEN b.batch_no = 0 THEN c.start END,
                 gen_random_uuid(), c.first_rank + b.batch_no,
                 CASE WHEN b.batch_no = 0 AND c.start IS NOT NULL THEN %s ELSE %s END,
-                CASE WHEN b.batch_no = 0 AND c.start IS NOT NULL THEN now() END
+                CASE WHEN b.batch_no = 0 AND c.start IS NOT NULL THEN now() END,
+                s.site_id
             FROM chains c
             JOIN {qn(Algo._meta.db_table)} a ON a.uuid = c.algo_id
             JOIN {qn(Problem._meta.db_table)} p ON p.uuid = a.problem_id
             JOIN batches b ON b.problem_id = a.problem_id
+            JOIN sites s ON s.problem_id = b.problem_id AND s.batch_no = b.batch_no
             RETURNING uuid
             """,
             [
                 problem_col, batch_col, position_col, data_col,
+                *(list(col) for col in zip(*sites)),
                 [c.algo for c in chains], [c.first_rank for c in chains], [c.start for c in chains],
                 Status.TODO, Status.WAITING,
             ],
@@ -127,9 +160,9 @@ def learnuplets_for_new_algo(algo: Algo) -> int:
         Data.objects.filter(problems__contains=[problem.pk])
         .without_test_data()
         .order_by("seq")
-        .values_list("pk", flat=True)
+        .values_list("pk", "site_id")
     )
-    batches = {problem.pk: mini_batches(data, problem.size_train_dataset)} if data else {}
+    batches = {problem.pk: site_batches(data, problem.size_train_dataset)} if data else {}
     return _generate([Chain(algo=algo.pk, first_rank=0, start=algo.pk)], batches)
 
 
@@ -146,7 +179,9 @@ def learnuplets_for_upload(upload: DataUpload) -> int:
     if not train:
         return 0
     problems = Problem.objects.filter(pk__in=upload.problems).values_list("pk", "size_train_dataset")
-    batches_of = {pk: mini_batches(train, size) for pk, size in problems}
+    # One upload, one site: its batches are the seed's mini-batches, of that site.
+    batches_of = {pk: [Batch(upload.site_id, batch) for batch in mini_batches(train, size)]
+                  for pk, size in problems}
     queue.lock_chains(Learnuplet, Q(problem__in=list(batches_of)))
     algos = Algo.objects.filter(problem__in=list(batches_of)).annotate(
         last_rank=Max("learnuplets__rank"),

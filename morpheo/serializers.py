@@ -45,6 +45,10 @@ class AlgoDocument(AlgoSerializer):
 class DataDocument(DataSerializer):
     timestamp_upload = UnixTimeField()
 
+    class Meta(DataSerializer.Meta):
+        fields = ["uuid", "problems", "timestamp_upload"]  # 2017's: no site
+        read_only_fields = fields
+
 
 class LearnupletDocument(LearnupletSerializer):
     training_creation = UnixTimeField()

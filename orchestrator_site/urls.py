@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
+from accounts.views import SiteViewSet
 from learning.views import LearnupletViewSet, ProblemLeaderboardView
 from metrics.views import MetricsView
 from orchestrator_site.health import healthz
@@ -19,6 +20,7 @@ router.register("algos", AlgoViewSet, basename="algo")
 router.register("data", DataViewSet, basename="data")
 router.register("learnuplets", LearnupletViewSet, basename="learnuplet")
 router.register("preduplets", PredupletViewSet, basename="preduplet")
+router.register("sites", SiteViewSet, basename="site")
 
 api_v1: list[URLPattern | URLResolver] = [
     path("", include(router.urls)),

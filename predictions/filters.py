@@ -10,7 +10,8 @@ class PredupletFilter(django_filters.FilterSet):
     problem = StrictUUIDFilter(field_name="problem_id")
     status = ChoiceInFilter(choices=Status.choices)
     worker = StrictUUIDFilter()
+    site = StrictUUIDFilter(field_name="site_id")
 
     class Meta:
         model = Preduplet
-        fields = ["problem", "status", "worker"]
+        fields = ["problem", "status", "worker", "site"]

@@ -23,15 +23,23 @@ class Preduplets:
         if queue.leases_expired(Preduplet):
             queue.expire_leases(Preduplet)
 
-    def claim_next(self, *, worker: uuid.UUID, actor: str) -> Preduplet | None:
+    def claim_next(self, *, worker: uuid.UUID, actor: str, site: uuid.UUID | None = None) -> Preduplet | None:
         self.expire_leases()
-        return queue.claim_next(Preduplet, worker=worker, actor=actor)
+        return queue.claim_next(Preduplet, worker=worker, actor=actor, site=site)
 
     def claim(
-        self, pk: uuid.UUID, *, worker: uuid.UUID, actor: str, lease_seconds: int | None = None
+        self,
+        pk: uuid.UUID,
+        *,
+        worker: uuid.UUID,
+        actor: str,
+        site: uuid.UUID | None = None,
+        any_site: bool = False,
+        lease_seconds: int | None = None,
     ) -> Preduplet:
         self.expire_leases()
-        return queue.claim(Preduplet, pk, worker=worker, actor=actor, lease_seconds=lease_seconds)
+        return queue.claim(Preduplet, pk, worker=worker, actor=actor, site=site, any_site=any_site,
+                           lease_seconds=lease_seconds)
 
     def report(
         self,

@@ -12,13 +12,14 @@ class PredupletSerializer(HidesTestDataSerializer):
     scrubbed_fields = ("data",)
     scrubbed_text_fields = ("last_error",)
     problem = serializers.UUIDField(source="problem_id", read_only=True)
+    site = serializers.UUIDField(source="site_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Preduplet
         fields = [
             "uuid", "problem", "workflow", "data", "prediction_storage_uuid", "model", "worker",
             "status", "timestamp_request", "timestamp_done", "attempt", "lease_expires_at",
-            "last_error",
+            "last_error", "site",
         ]
         read_only_fields = fields
 

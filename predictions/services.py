@@ -3,13 +3,14 @@ from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from accounts.roles import User, account_of
+from accounts.roles import User, account_of, site_of
 from learning.models import Learnuplet
 from learning.services import best_model_of_problem
 from predictions.models import Preduplet
-from problems.models import Problem
+from problems.models import Data, Problem
 from orchestrator_site.fields import refuse_duplicates
 from tasks import queue
 from tasks.models import Status
@@ -43,6 +44,7 @@ def preduplet_request(
                 {"problem": [f"problem {problem} has no trained model yet: no learnuplet is done"]}
             )
     preduplet = Preduplet.objects.create(
+        site_id=_site_of_data(data, user),
         problem=target,
         workflow=target.workflow,
         data=list(data),
@@ -53,3 +55,19 @@ def preduplet_request(
     )
     queue.record_created(Preduplet, [preduplet.pk], reason="prediction requested")
     return preduplet
+
+
+def _site_of_data(data: Sequence[uuid.UUID], user: User | None) -> uuid.UUID | None:
+    """The one site of `data` (None: platform data), where the prediction runs. Data that
+    are not registered count as the requesting client's; data of several sites cannot be
+    predicted on in one task (no worker may read them all)."""
+    # One array parameter: a list compiles one placeholder per UUID (up to 10,000).
+    among = RawSQL("SELECT unnest(%s::uuid[])", [list(data)])
+    registered = dict(Data.objects.filter(pk__in=among).values_list("pk", "site_id"))
+    requester = site_of(user) if user is not None else None
+    sites = {registered[d] if d in registered else requester for d in data}
+    if len(sites) > 1:
+        raise ValidationError({"data": ["data of several sites (or of a site and the platform): "
+                                        "request one prediction per site"]})
+    (site,) = sites
+    return site

@@ -17,10 +17,11 @@ class AlgoFilter(django_filters.FilterSet):
 
 class DataFilter(django_filters.FilterSet):
     problem = StrictUUIDFilter(method="filter_problem")
+    site = StrictUUIDFilter(field_name="site_id")
 
     class Meta:
         model = Data
-        fields = ["problem"]
+        fields = ["problem", "site"]
 
     def filter_problem(self, queryset: QuerySet[Data], name: str, value: uuid.UUID) -> QuerySet[Data]:
         return queryset.filter(problems__contains=[value])

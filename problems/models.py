@@ -84,6 +84,10 @@ class DataUpload(models.Model):
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     problems = ArrayField(models.UUIDField(), help_text="Problems the data were registered for.")
     data = ArrayField(models.UUIDField(), help_text="The data registered, in request order.")
+    site = models.ForeignKey(
+        "accounts.Site", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        db_index=False, help_text="The site of the data; none for platform data.",
+    )
     timestamp_upload = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -108,6 +112,10 @@ class Data(models.Model):
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    site = models.ForeignKey(
+        "accounts.Site", null=True, blank=True, on_delete=models.PROTECT, related_name="data",
+        help_text="Only compute workers of this site train on it; none: platform data, for any worker.",
     )
 
     objects = DataQuerySet.as_manager()

@@ -54,15 +54,19 @@ class AlgoCreateSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class DataSerializer(serializers.ModelSerializer[Data]):
+    site = serializers.UUIDField(source="site_id", read_only=True, allow_null=True)
+
     class Meta:
         model = Data
-        fields = ["uuid", "problems", "timestamp_upload"]
+        fields = ["uuid", "problems", "timestamp_upload", "site"]
         read_only_fields = fields
 
 
 class DataCreateSerializer(serializers.Serializer[dict[str, Any]]):
     uuid = OneOrManyUUIDsField(min_length=1, max_length=50_000)
     problems = UUIDListField(min_length=1, max_length=1_000)
+    site = StrictUUIDField(required=False, help_text="Operators only: the site the data belong to "
+                           "(default: the registering client's).")
 
 
 class DataCreatedSerializer(serializers.Serializer[dict[str, Any]]):

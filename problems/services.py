@@ -12,6 +12,7 @@ from django.contrib.auth.models import User as Account
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
+from accounts.models import Site
 from accounts.roles import User, account_of
 from orchestrator_site.fields import refuse_duplicates
 from problems.models import Algo, Data, DataUpload, Problem
@@ -90,20 +91,25 @@ def data_register(
     uuids: Sequence[uuid.UUID],
     problems: Sequence[uuid.UUID],
     user: User | None = None,
+    site: uuid.UUID | None = None,
 ) -> tuple[list[Data], int]:
-    """Register data for problems, all or nothing; return the records and the learnuplets made."""
+    """Register data of `site` (None: platform data) for problems, all or nothing; return
+    the records and the learnuplets made. Who may name which site is the caller's check."""
     refuse_duplicates("uuid", uuids)
     refuse_duplicates("problems", problems)
     _lock_problems(problems, field="problems")
-    upload = DataUpload(problems=list(problems), data=list(uuids), created_by=account_of(user))
-    records = _insert_data(uuids, problems, created_by=upload.created_by)
+    if site is not None and not Site.objects.filter(pk=site).exists():
+        raise ValidationError({"site": [f"unknown site: {site}"]})
+    upload = DataUpload(problems=list(problems), data=list(uuids), created_by=account_of(user), site_id=site)
+    records = _insert_data(uuids, problems, created_by=upload.created_by, site=site)
     # Its post_save generates the learnuplets of the whole upload, its data now inserted.
     upload.save(force_insert=True)
     return records, upload.new_learnuplets
 
 
 def _insert_data(
-    uuids: Sequence[uuid.UUID], problems: Sequence[uuid.UUID], *, created_by: Account | None
+    uuids: Sequence[uuid.UUID], problems: Sequence[uuid.UUID], *, created_by: Account | None,
+    site: uuid.UUID | None,
 ) -> list[Data]:
     """Insert the data in request order in one statement; refuse any already registered.
 
@@ -115,14 +121,14 @@ def _insert_data(
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} (uuid, problems, timestamp_upload, created_by_id)
-            SELECT d.uuid, %s::uuid[], now(), %s
+            INSERT INTO {table} (uuid, problems, timestamp_upload, created_by_id, site_id)
+            SELECT d.uuid, %s::uuid[], now(), %s, %s
             FROM unnest(%s::uuid[]) WITH ORDINALITY AS d(uuid, position)
             ORDER BY d.position
             ON CONFLICT (uuid) DO NOTHING
             RETURNING uuid, timestamp_upload, seq
             """,
-            [list(problems), created_by.pk if created_by else None, list(uuids)],
+            [list(problems), created_by.pk if created_by else None, site, list(uuids)],
         )
         inserted = {pk: (at, seq) for pk, at, seq in cursor.fetchall()}
     if len(inserted) < len(uuids):
@@ -131,6 +137,6 @@ def _insert_data(
     # seq follows the request order: INSERT ... SELECT ... ORDER BY draws it row by row.
     return [
         Data(uuid=u, problems=list(problems), timestamp_upload=inserted[u][0], seq=inserted[u][1],
-             created_by=created_by)
+             created_by=created_by, site_id=site)
         for u in uuids
     ]

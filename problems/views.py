@@ -7,6 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import UploaderWrites
+from accounts.roles import site_to_register
+from idempotency.api import IdempotentMixin
 from orchestrator_site.fields import UUID_PATH
 from problems import services
 from problems.filters import AlgoFilter, DataFilter
@@ -26,7 +28,7 @@ from problems.serializers import (
 M = TypeVar("M", bound=Model)
 
 
-class RegistryViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[M]):
+class RegistryViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[M]):
     permission_classes = [UploaderWrites]
     lookup_value_regex = UUID_PATH
 
@@ -74,8 +76,10 @@ class DataViewSet(RegistryViewSet[Data]):
     def create(self, request: Request) -> Response:
         body = DataCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        site = site_to_register(request.user, body.validated_data.get("site"))
         records, created = services.data_register(
-            uuids=body.validated_data["uuid"], problems=body.validated_data["problems"], user=request.user
+            uuids=body.validated_data["uuid"], problems=body.validated_data["problems"], user=request.user,
+            site=site,
         )
         visible = without_test_data_for(request.user, records)
         payload = {"data": DataSerializer(visible, many=True).data, "new_learnuplets": created}

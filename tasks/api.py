@@ -11,7 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import WorkerWrites
-from accounts.roles import actor_name, sees_test_data, worker_of
+from accounts.models import Role
+from accounts.roles import actor_name, role_of, sees_test_data, site_of, worker_of
+from idempotency.api import IdempotentMixin
 from tasks import queue
 from tasks.lifecycle import Lifecycle
 from tasks.models import QueueTask, Status
@@ -47,8 +49,9 @@ def _whole(serializer_class: type[serializers.BaseSerializer[Any]]) -> serialize
     return serializer
 
 
-class QueueActionsMixin(viewsets.GenericViewSet[Any]):
-    """Worker protocol over a QueueTask model, one implementation for both task kinds."""
+class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
+    """Worker protocol over a QueueTask model, one implementation for both task kinds; every
+    write of the view set honours Idempotency-Key."""
 
     lifecycle: Lifecycle
     result_serializer_class: type[ResultSerializer]
@@ -68,7 +71,8 @@ class QueueActionsMixin(viewsets.GenericViewSet[Any]):
     @action(detail=False, methods=["post"], url_path="claim", url_name="claim-next",
             permission_classes=[WorkerWrites])
     def claim_next(self, request: Request) -> Response:
-        task = self.lifecycle.claim_next(worker=worker_of(request.user), actor=actor_name(request.user))
+        task = self.lifecycle.claim_next(worker=worker_of(request.user), actor=actor_name(request.user),
+                                         site=site_of(request.user))
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return self._task_response(task)
@@ -76,7 +80,10 @@ class QueueActionsMixin(viewsets.GenericViewSet[Any]):
     @extend_schema(request=None)
     @action(detail=True, methods=["post"], url_path="claim", permission_classes=[WorkerWrites])
     def claim(self, request: Request, pk: str) -> Response:
-        task = self.lifecycle.claim(uuid.UUID(pk), worker=worker_of(request.user), actor=actor_name(request.user))
+        user = request.user
+        # Operators may claim anything; a compute worker only its site's tasks and the platform's.
+        task = self.lifecycle.claim(uuid.UUID(pk), worker=worker_of(user), actor=actor_name(user),
+                                    site=site_of(user), any_site=role_of(user) == Role.OPERATOR)
         return self._task_response(task)
 
     @extend_schema(request=AttemptSerializer, responses={200: LeaseSerializer})

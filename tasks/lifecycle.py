@@ -26,13 +26,22 @@ class Lifecycle(Protocol):
     @property
     def model(self) -> type[QueueTask]: ...
 
-    def claim_next(self, *, worker: uuid.UUID, actor: str) -> QueueTask | None:
-        """The oldest todo task, claimed for `worker`; None when none is claimable."""
+    def claim_next(self, *, worker: uuid.UUID, actor: str, site: uuid.UUID | None = None) -> QueueTask | None:
+        """The oldest todo task a worker of `site` may run, claimed for `worker`; None when
+        none is claimable."""
 
     def claim(
-        self, pk: uuid.UUID, *, worker: uuid.UUID, actor: str, lease_seconds: int | None = None
+        self,
+        pk: uuid.UUID,
+        *,
+        worker: uuid.UUID,
+        actor: str,
+        site: uuid.UUID | None = None,
+        any_site: bool = False,
+        lease_seconds: int | None = None,
     ) -> QueueTask:
-        """Claim the task `pk` for `worker` (TaskConflict unless it is todo)."""
+        """Claim the task `pk` for `worker` of `site` (TaskConflict unless it is todo,
+        SiteForbidden when another site's and not `any_site`)."""
 
     def requeue(self, where: Q, *, actor: str, reason: str, reset_attempts: bool) -> Requeued:
         """Put the tasks matching `where` back to run (inside the caller's transaction)."""

@@ -6,11 +6,13 @@ status exist; `tasks.queue` checks every statement it builds against it. Every s
 change of any task is appended to `TaskEvent`.
 """
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from django.db import models
+from django.db.models.functions import Coalesce
 
 
 class Status(models.TextChoices):
@@ -65,6 +67,19 @@ ALLOWED: Final[frozenset[tuple[str, str]]] = frozenset(
 )
 
 
+# The claim index's key for tasks without a site (platform tasks).
+PLATFORM = uuid.UUID(int=0)
+
+
+def claim_site() -> Coalesce:
+    """The claim index's leading key: the task's site, or PLATFORM when it has none.
+
+    An expression, not the column: a scan of `site IS NULL` does not come out of the
+    index in queue order (PostgreSQL sorts every platform task), an equality does.
+    """
+    return Coalesce(models.F("site"), models.Value(PLATFORM, output_field=models.UUIDField()))
+
+
 class QueueTask(models.Model):
     # Set on each concrete model: its kind (the name in events, logs and metrics) and the
     # column that records when it ended.
@@ -85,6 +100,12 @@ class QueueTask(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="", db_default="")
+    # Data locality: only compute workers of this site may claim the task (any worker when
+    # it has none). No index of its own: the claim index leads with it (claim_site).
+    site = models.ForeignKey(
+        "accounts.Site", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        db_index=False, help_text="The site of its data; none for platform data.",
+    )
 
     class Meta:
         abstract = True
@@ -100,9 +121,10 @@ class QueueTask(models.Model):
             ),
         ]
         indexes = [
-            # The claim query: oldest todo first, over only the claimable rows.
+            # The claim query: a site's (or the platform's) oldest todo task first, over
+            # only the claimable rows.
             models.Index(
-                fields=["queued_at", "uuid"],
+                claim_site(), models.F("queued_at"), models.F("uuid"),
                 condition=models.Q(status="todo"),
                 name="%(class)s_claimable",
             ),

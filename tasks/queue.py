@@ -15,16 +15,18 @@ from datetime import timedelta
 from typing import Any, NamedTuple, TypeVar, cast
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Field, ForeignKey, Q, UUIDField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Now
+from django.db.models.lookups import Exact
 from django.db.models.sql import UpdateQuery
 
 from orchestrator_site.errors import NotFoundError, StateConflict
 from tasks import observe
 from orchestrator_site.compiled import Param, fetch
-from tasks.models import TRANSITIONS, QueueTask, Status, TaskEvent
+from tasks.models import PLATFORM, TRANSITIONS, QueueTask, Status, TaskEvent, claim_site
 
 T = TypeVar("T", bound=QueueTask)
 
@@ -242,47 +244,75 @@ def _claim_values() -> dict[str, Any]:
     }
 
 
-def claim_next(model: type[T], *, worker: uuid.UUID, actor: str) -> T | None:
-    """Claim the oldest todo task for `worker`, or return None when none is claimable.
+def claim_next(
+    model: type[T], *, worker: uuid.UUID, actor: str, site: uuid.UUID | None = None
+) -> T | None:
+    """Claim the oldest todo task that a worker of `site` may run, or return None when
+    none is claimable: its site's oldest first, then the platform's (tasks without a site).
+    A worker without a site claims only platform tasks.
 
-    No transaction around it: the claim is one statement, and BEGIN and COMMIT would be
-    two of a claim's five round trips.
+    One statement for each, one scan of the claim index (which leads with the site, see
+    tasks.models.claim_site). No transaction around them: BEGIN and COMMIT would be two
+    of a claim's five round trips.
     """
-    claimed = _transition(
-        model, "claim",
-        where=Q(),
-        to=Status.PENDING,
-        values=_claim_values(),
-        params={"worker": worker, "lease": lease_length()},
-        key="next",
-        actor=actor,
-        order_by=("queued_at", "pk"),
-        limit=1,
-        skip_locked=True,
-    )
+    claimed: list[T] = []
+    for key in (site, PLATFORM) if site is not None else (PLATFORM,):
+        claimed = _transition(
+            model, "claim",
+            where=Q(Exact(claim_site(), Param("site", UUIDField()))),
+            to=Status.PENDING,
+            values=_claim_values(),
+            params={"worker": worker, "lease": lease_length(), "site": key},
+            key="next",
+            actor=actor,
+            order_by=("queued_at", "pk"),
+            limit=1,
+            skip_locked=True,
+        )
+        if claimed:
+            break
     observe.claimed(model.kind, len(claimed))
     return claimed[0] if claimed else None
 
 
+class SiteForbidden(PermissionDenied):
+    """A worker asked for a task of a site it does not belong to (403): training data
+    never leave their site."""
+
+
 def claim(
-    model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, actor: str, lease_seconds: int | None = None
+    model: type[T],
+    pk: uuid.UUID,
+    *,
+    worker: uuid.UUID,
+    actor: str,
+    site: uuid.UUID | None = None,
+    any_site: bool = False,
+    lease_seconds: int | None = None,
 ) -> T:
-    """Claim one named task; TaskConflict unless it is todo right now. One statement, as
-    `claim_next`.
+    """Claim one named task; TaskConflict unless it is todo right now, SiteForbidden when
+    it belongs to a site other than the worker's `site` (unless `any_site`: operators).
+    One statement, as `claim_next`.
 
     `lease_seconds` overrides ORCHESTRATOR_LEASE_SECONDS (2017 workers never heartbeat).
     """
+    where = Q(pk=Param("pk", UUIDField()))
+    if not any_site:
+        where &= Q(site__isnull=True) | Q(site_id=Param("site", UUIDField()))
     claimed = _transition(
         model, "claim",
-        where=Q(pk=Param("pk", UUIDField())),
+        where=where,
         to=Status.PENDING,
         values=_claim_values(),
-        params={"pk": pk, "worker": worker, "lease": lease_length(lease_seconds)},
-        key="named",
+        params={"pk": pk, "worker": worker, "lease": lease_length(lease_seconds), "site": site},
+        key=("named", any_site),
         actor=actor,
     )
     if not claimed:
-        status = _status_of(model, pk)
+        status, task_site = _state_of(model, pk)
+        if not (any_site or task_site is None or task_site == site):
+            raise SiteForbidden(f"{model.kind} {pk} belongs to another site: only its own compute workers "
+                                "may run it")
         raise TaskConflict(f"{model.kind} {pk} is {status}, not todo")
     observe.claimed(model.kind)
     return claimed[0]
@@ -377,10 +407,17 @@ def _is_same_result(
 
 
 def _status_of(model: type[QueueTask], pk: uuid.UUID) -> str:
-    status: str | None = model._default_manager.filter(pk=pk).values_list("status", flat=True).first()
-    if status is None:
+    return _state_of(model, pk)[0]
+
+
+def _state_of(model: type[QueueTask], pk: uuid.UUID) -> tuple[str, uuid.UUID | None]:
+    """The task's status and site; TaskNotFound when there is no such task."""
+    state: tuple[str, uuid.UUID | None] | None = (
+        model._default_manager.filter(pk=pk).values_list("status", "site_id").first()
+    )
+    if state is None:
         raise TaskNotFound(f"no {model.kind} {pk}")
-    return status
+    return state
 
 
 def requeue(

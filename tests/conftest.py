@@ -29,8 +29,8 @@ class Caller:
         return self.http.post(path, body if body is not None else {}, format="json")
 
 
-def make_caller(name: str, role: str, password: str | None = None) -> Caller:
-    client, token = client_create(name=name, role=role, password=password)
+def make_caller(name: str, role: str, password: str | None = None, site: str | None = None) -> Caller:
+    client, token = client_create(name=name, role=role, password=password, site=site)
     http = APIClient()
     http.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return Caller(http=http, client=client, token=token)

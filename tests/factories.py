@@ -6,10 +6,19 @@ import factory
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from accounts.models import Site
 from learning.models import Learnuplet
 from predictions.models import Preduplet
 from problems.models import Algo, Data, Problem
 from tasks.models import Status
+
+
+class SiteFactory(factory.django.DjangoModelFactory[Site]):
+    class Meta:
+        model = Site
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"site-{n}")
 
 
 class ProblemFactory(factory.django.DjangoModelFactory[Problem]):

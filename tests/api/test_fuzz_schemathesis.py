@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from accounts.models import Role
 from tasks.models import Status
 from tests.conftest import Caller, make_caller
-from tests.factories import AlgoFactory, DataFactory, LearnupletFactory, PredupletFactory, ProblemFactory
+from tests.factories import AlgoFactory, DataFactory, LearnupletFactory, PredupletFactory, ProblemFactory, SiteFactory
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 CHECKS = [
@@ -90,7 +90,7 @@ def world(callers_by_role: dict[str, Caller]) -> World:
             "lease_expires_at": timezone.now() + timedelta(hours=1)}
     return World(
         {"problems": problem.uuid, "algos": algo.uuid, "data": data.uuid,
-         "learnuplets": learnuplet.uuid, "preduplets": preduplet.uuid},
+         "learnuplets": learnuplet.uuid, "preduplets": preduplet.uuid, "sites": SiteFactory.create().uuid},
         {"learnuplets": LearnupletFactory.create(algo=algo, train_data=[data.uuid], **held).uuid,
          "preduplets": PredupletFactory.create(problem=problem, data=[data.uuid], **held).uuid},
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.models import Role
+from accounts.models import Role, Site
 from learning.models import Learnuplet
 from predictions.models import Preduplet
 from problems.models import Algo, Data, Problem
@@ -24,8 +24,9 @@ from tests.live import Route, routes
 
 EXCLUDED = ("admin/", "api-auth/")
 PASSWORD = "sweep-pass-word-1"
-COLLECTIONS: dict[str, type[Problem] | type[Algo] | type[Data] | type[Learnuplet] | type[Preduplet]] = {
+COLLECTIONS: dict[str, type[Problem] | type[Algo] | type[Data] | type[Learnuplet] | type[Preduplet] | type[Site]] = {
     "problems": Problem, "algos": Algo, "data": Data, "learnuplets": Learnuplet, "preduplets": Preduplet,
+    "sites": Site,
 }
 SINGULAR = {"problem": "problems", "algo": "algos", "data": "data", "learnuplet": "learnuplets",
             "preduplet": "preduplets"}
