@@ -98,8 +98,6 @@ def data_register(
     refuse_duplicates("uuid", uuids)
     refuse_duplicates("problems", problems)
     _lock_problems(problems, field="problems")
-    if site is not None and not Site.objects.filter(pk=site).exists():
-        raise ValidationError({"site": [f"unknown site: {site}"]})
     upload = DataUpload(problems=list(problems), data=list(uuids), created_by=account_of(user), site_id=site)
     records = _insert_data(uuids, problems, created_by=upload.created_by, site=site)
     # Its post_save generates the learnuplets of the whole upload, its data now inserted.
@@ -118,20 +116,25 @@ def _insert_data(
     (bulk_create binds five parameters a row; 10,000 rows took seconds to render.)
     """
     table = connection.ops.quote_name(Data._meta.db_table)
+    sites = connection.ops.quote_name(Site._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {table} (uuid, problems, timestamp_upload, created_by_id, site_id)
             SELECT d.uuid, %s::uuid[], now(), %s, %s
             FROM unnest(%s::uuid[]) WITH ORDINALITY AS d(uuid, position)
+            -- An unknown site inserts nothing (rather than fail the constraint at commit).
+            WHERE %s::uuid IS NULL OR EXISTS (SELECT FROM {sites} WHERE uuid = %s::uuid)
             ORDER BY d.position
             ON CONFLICT (uuid) DO NOTHING
             RETURNING uuid, timestamp_upload, seq
             """,
-            [list(problems), created_by.pk if created_by else None, site, list(uuids)],
+            [list(problems), created_by.pk if created_by else None, site, list(uuids), site, site],
         )
         inserted = {pk: (at, seq) for pk, at, seq in cursor.fetchall()}
     if len(inserted) < len(uuids):
+        if site is not None and not inserted and not Site.objects.filter(pk=site).exists():
+            raise ValidationError({"site": [f"unknown site: {site}"]})
         taken = sorted(str(u) for u in uuids if u not in inserted)
         raise ValidationError({"uuid": [f"already registered: {', '.join(taken[:10])}"]})
     # seq follows the request order: INSERT ... SELECT ... ORDER BY draws it row by row.
