@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "idempotency",
     "accounts",
     "tasks",
     "problems",
@@ -171,8 +172,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
     "DEFAULT_PAGINATION_CLASS": "orchestrator_site.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    # drf-spectacular's, plus the error answers of each operation.
-    "DEFAULT_SCHEMA_CLASS": "orchestrator_site.schema.AutoSchema",
+    # drf-spectacular's, plus the error answers of each operation and Idempotency-Key.
+    "DEFAULT_SCHEMA_CLASS": "idempotency.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
