@@ -1,5 +1,6 @@
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
@@ -8,7 +9,7 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 from accounts.models import Role
-from accounts.roles import role_of
+from accounts.roles import User, role_of
 
 
 class RolePermission(BasePermission):
@@ -31,7 +32,22 @@ class UploaderWrites(RolePermission):
     write_roles = (Role.CLIENT, Role.OPERATOR)
 
 
+class OperatorWrites(RolePermission):
+    """Settings of the platform: a problem's priority and run-time limit."""
+
+    write_roles = (Role.OPERATOR,)
+
+
 class WorkerWrites(RolePermission):
     """Claims, heartbeats and results."""
 
     write_roles = (Role.COMPUTE, Role.OPERATOR)
+
+
+def refuse_unless_owner(user: User, owner: int | None) -> None:
+    """Only the client that asked for something (registered the algo, requested the
+    prediction) and operators may take it back (cancel it): 403 for anyone else."""
+    if role_of(user) == Role.OPERATOR:
+        return
+    if owner is None or owner != user.pk:
+        raise PermissionDenied("only the client that asked for it, or an operator, may cancel it")

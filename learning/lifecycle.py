@@ -12,16 +12,24 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, CharField, Exists, Expression, OuterRef, Q, Value, When
+from django.db.models import Case, CharField, Exists, Expression, F, OuterRef, Q, Value, When
+from django.db.models.functions import Coalesce, Now
 
 from learning.models import Learnuplet
 from learning.services import best_model_of
+from orchestrator_site.errors import NotFoundError
 from orchestrator_site.fields import CANONICAL_UUID
+from problems.models import Algo
 from tasks import queue
 from tasks.lifecycle import Requeued
-from tasks.models import ENDED, Status
+from tasks.lifecycle import heartbeat
+from tasks.models import ACTIVE, ENDED, Status
 
 RELEASED = "previous rank ended"
+
+
+class AlgoNotFound(NotFoundError):
+    """No algo with that UUID (404)."""
 
 
 def release_next(ended: Sequence[Learnuplet]) -> list[uuid.UUID]:
@@ -79,6 +87,7 @@ class Learnuplets:
         train_perf: dict[str, float] | None = None,
         test_perf: dict[str, float] | None = None,
         error: str = "",
+        retry: bool = False,
         actor: str,
     ) -> Learnuplet:
         """A worker's result; the chain moves on once the learnuplet has ended.
@@ -108,10 +117,42 @@ class Learnuplets:
 
         with transaction.atomic():
             task, ended = queue.finish(Learnuplet, pk, worker=worker, attempt=attempt, status=status,
-                                       values=values, error=error, actor=actor, check=check)
+                                       values=values, error=error, retry=retry, actor=actor, check=check)
             if ended:
                 release_next([task])
         return task
+
+    def heartbeat(self, pk: uuid.UUID, *, worker: uuid.UUID, attempt: int) -> Learnuplet:
+        return heartbeat(self, Learnuplet, pk, worker=worker, attempt=attempt)
+
+    def cancel(self, where: Q, *, actor: str, reason: str) -> list[uuid.UUID]:
+        """Cancel the active learnuplets matching `where` and the later ranks of their
+        chains, which then release nothing more (inside the caller's transaction)."""
+        chains = Learnuplet.objects.filter(where, status__in=ACTIVE)
+        queue.lock_chains(Learnuplet, Q(pk__in=chains.values("algo_id")))
+        later = Exists(chains.filter(algo_id=OuterRef("algo_id"), rank__lte=OuterRef("rank")))
+        return [task.pk for task in queue.cancel(Learnuplet, where=Q(later), actor=actor, reason=reason)]
+
+    def cancel_one(self, pk: uuid.UUID, *, actor: str, reason: str) -> Learnuplet:
+        """Cancel one learnuplet and the later ranks of its chain; TaskConflict when it has
+        already ended (then nothing is canceled). Its row is locked first: a result
+        arriving meanwhile waits, then finds it canceled."""
+        with transaction.atomic():
+            status = queue.lock_task(Learnuplet, pk)
+            if status in ENDED:
+                raise queue.TaskConflict(f"learnuplet {pk} has already ended ({status})", status=status)
+            self.cancel(Q(pk=pk), actor=actor, reason=reason)
+            return Learnuplet.objects.get(pk=pk)
+
+    def cancel_algo(self, algo: uuid.UUID, *, actor: str, reason: str) -> int:
+        """Cancel an algo: every active learnuplet of it, and data registered later add
+        none (generation skips canceled algos). Return how many were canceled; canceling
+        again cancels nothing more. queue.TaskNotFound-like 404 when there is no such algo."""
+        with transaction.atomic():
+            # Its row lock serialises this with generation, which locks the algo's chain.
+            if not Algo.objects.filter(pk=algo).update(canceled_at=Coalesce(F("canceled_at"), Now())):
+                raise AlgoNotFound(f"no algo {algo}")
+            return len(self.cancel(Q(algo_id=algo), actor=actor, reason=reason))
 
     def requeue(self, where: Q, *, actor: str, reason: str, reset_attempts: bool) -> Requeued:
         """Back to todo where the start model is known, else to waiting for the chain."""

@@ -10,7 +10,9 @@ records being restored, not registrations.
 from typing import Any
 
 from learning import services
-from problems.models import Algo, DataUpload
+from learning.models import Learnuplet
+from problems.models import Algo, DataUpload, Problem
+from tasks.models import follow_problem
 
 
 def on_algo_saved(sender: type[Algo], *, instance: Algo, created: bool, raw: bool = False, **kwargs: Any) -> None:
@@ -23,3 +25,12 @@ def on_upload_saved(
 ) -> None:
     if created and not raw:
         instance.new_learnuplets = services.learnuplets_for_upload(instance)
+
+
+def on_problem_saved(
+    sender: type[Problem], *, instance: Problem, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
+    """An operator changed the problem's priority or run-time limit: its learnuplets follow."""
+    if not created and not raw:
+        follow_problem(Learnuplet, instance.pk, priority=instance.priority,
+                       max_run_seconds=instance.max_run_seconds)

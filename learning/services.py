@@ -124,7 +124,7 @@ def _generate(chains: Sequence[Chain], batches_of: dict[uuid.UUID, list[Batch]])
             )
             INSERT INTO {qn(Learnuplet._meta.db_table)} (
                 uuid, problem_id, workflow, train_data, test_data, algo_id, model_start,
-                model_end, rank, status, queued_at, site_id
+                model_end, rank, status, queued_at, site_id, priority, max_run_seconds
             )
             SELECT
                 gen_random_uuid(), a.problem_id, p.workflow, b.train_data, p.test_dataset,
@@ -132,7 +132,7 @@ def _generate(chains: Sequence[Chain], batches_of: dict[uuid.UUID, list[Batch]])
                 gen_random_uuid(), c.first_rank + b.batch_no,
                 CASE WHEN b.batch_no = 0 AND c.start IS NOT NULL THEN %s ELSE %s END,
                 CASE WHEN b.batch_no = 0 AND c.start IS NOT NULL THEN now() END,
-                s.site_id
+                s.site_id, p.priority, p.max_run_seconds
             FROM chains c
             JOIN {qn(Algo._meta.db_table)} a ON a.uuid = c.algo_id
             JOIN {qn(Problem._meta.db_table)} p ON p.uuid = a.problem_id
@@ -183,7 +183,8 @@ def learnuplets_for_upload(upload: DataUpload) -> int:
     batches_of = {pk: [Batch(upload.site_id, batch) for batch in mini_batches(train, size)]
                   for pk, size in problems}
     queue.lock_chains(Learnuplet, Q(problem__in=list(batches_of)))
-    algos = Algo.objects.filter(problem__in=list(batches_of)).annotate(
+    # A canceled algo trains on nothing more.
+    algos = Algo.objects.filter(problem__in=list(batches_of), canceled_at__isnull=True).annotate(
         last_rank=Max("learnuplets__rank"),
         running=Exists(Learnuplet.objects.filter(algo=OuterRef("pk"), status__in=ACTIVE)),
         best_model=best_model_of("pk"),

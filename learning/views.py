@@ -2,20 +2,23 @@ import uuid
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import UploaderWrites, WorkerWrites
-from learning.lifecycle import LEARNUPLETS
+from accounts.permissions import UploaderWrites, WorkerWrites, refuse_unless_owner
+from accounts.roles import actor_name
+from idempotency.api import IdempotentMixin
+from learning.lifecycle import LEARNUPLETS, AlgoNotFound
 from learning.filters import LearnupletFilter
 from learning.models import Learnuplet
 from learning.serializers import LeaderboardRowSerializer, LearnResultSerializer, LearnupletSerializer
 from learning.services import leaderboard
 from orchestrator_site.fields import UUID_PATH
-from problems.models import Problem
-from tasks.api import QueueActionsMixin
+from problems.models import Algo, Problem
+from tasks.api import CancelSerializer, QueueActionsMixin
+from tasks.queue import TaskNotFound
 
 
 @extend_schema_view(
@@ -35,6 +38,38 @@ class LearnupletViewSet(QueueActionsMixin, viewsets.ReadOnlyModelViewSet[Learnup
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> Learnuplet:
         return LEARNUPLETS.report(pk, worker=worker, actor=actor, **result)
+
+    def owner_of(self, pk: uuid.UUID) -> int | None:
+        found = list(Learnuplet.objects.filter(pk=pk).values_list("algo__created_by_id", flat=True))
+        if not found:
+            raise TaskNotFound(f"no learnuplet {pk}")
+        return found[0]
+
+
+class CanceledSerializer(serializers.Serializer[dict[str, int]]):
+    canceled = serializers.IntegerField(help_text="Learnuplets canceled by this request.")
+
+
+# POST /api/v1/algos/{uuid}/cancel/: learning's work on an algo, served here so that
+# `problems` knows nothing of learnuplets (as the leaderboard). No docstring: it would
+# become the operation's description.
+class AlgoCancelView(IdempotentMixin, GenericAPIView[Algo]):
+    queryset = Algo.objects.all()
+    permission_classes = [UploaderWrites]
+    pagination_class = None
+    filter_backends = []
+    name = "Cancel"
+
+    @extend_schema(request=CancelSerializer, responses={200: CanceledSerializer})
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        body = CancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        owner = Algo.objects.filter(pk=pk).values_list("created_by_id", flat=True)
+        if not owner:
+            raise AlgoNotFound(f"no algo {pk}")
+        refuse_unless_owner(request.user, owner[0])
+        canceled = LEARNUPLETS.cancel_algo(pk, actor=actor_name(request.user), reason=body.validated_data["reason"])
+        return Response({"canceled": canceled})
 
 
 # GET /api/v1/problems/{uuid}/leaderboard/: a problem's algos ranked by what learning

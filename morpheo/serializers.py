@@ -91,9 +91,11 @@ class WorkerBody(serializers.Serializer[dict[str, Any]]):
 # 2017 workers report without an attempt number: `finish` then skips the fence.
 class LearnDoneBody(LearnResultSerializer):
     attempt = None  # type: ignore[assignment]  # DRF drops a field set to None; the stubs cannot say so
+    retry = None  # type: ignore[assignment]  # as attempt: a 2017 failure stays failed
 
 
 class PredDoneBody(PredResultSerializer):
     attempt = None  # type: ignore[assignment]  # DRF drops a field set to None; the stubs cannot say so
+    retry = None  # type: ignore[assignment]  # as attempt: a 2017 failure stays failed
     # The 2017 workers send one storage UUID; the collection stores a list.
     prediction_storage_uuid = OneOrManyUUIDsField(required=False, default=list, max_length=10_000)

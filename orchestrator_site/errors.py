@@ -21,7 +21,12 @@ log = logging.getLogger(__name__)
 
 
 class StateConflict(Exception):
-    """A domain's refusal of a state change that is not allowed now (409)."""
+    """A domain's refusal of a state change that is not allowed now (409). With a `status`,
+    the answer says it too: `{"detail", "status"}` (a worker told `canceled` stops)."""
+
+    def __init__(self, message: str, *, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotFoundError(Exception):
@@ -58,6 +63,8 @@ def as_api_exception(exc: Exception) -> Exception:
             return exceptions.ValidationError(exc.message_dict)
         return exceptions.ValidationError({"detail": exc.messages})
     if isinstance(exc, StateConflict):
+        if exc.status is not None:
+            return Conflict({"detail": str(exc), "status": exc.status})
         return Conflict(str(exc))
     if isinstance(exc, NotFoundError):
         return exceptions.NotFound(str(exc))

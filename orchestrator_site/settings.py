@@ -207,6 +207,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "tasks.models.Status",
         "ResultStatusEnum": ["done", "failed"],
+        "ErrorKindEnum": "tasks.models.ErrorKind",
     },
 }
 
@@ -215,6 +216,12 @@ ORCHESTRATOR_LEASE_SECONDS = env_int("ORCHESTRATOR_LEASE_SECONDS", 120, minimum=
 ORCHESTRATOR_MAX_ATTEMPTS = env_int("ORCHESTRATOR_MAX_ATTEMPTS", 3, minimum=1)
 # Claims through the 2017 routes: those workers never send heartbeats.
 ORCHESTRATOR_MORPHEO_LEASE_SECONDS = env_int("ORCHESTRATOR_MORPHEO_LEASE_SECONDS", 6 * 3600, minimum=1)
+# A task back to the queue after a retryable failure or an expired lease waits
+# base x 2^(attempt - 1) seconds, at most the cap, times a jitter between 0.5 and 1.
+ORCHESTRATOR_RETRY_BASE_SECONDS = env_int("ORCHESTRATOR_RETRY_BASE_SECONDS", 10, minimum=0)
+ORCHESTRATOR_RETRY_MAX_SECONDS = env_int("ORCHESTRATOR_RETRY_MAX_SECONDS", 3600, minimum=0)
+# A claim older than this fails (run_time_exceeded), heartbeats or not; a problem may set less.
+ORCHESTRATOR_MAX_RUN_SECONDS = env_int("ORCHESTRATOR_MAX_RUN_SECONDS", 24 * 3600, minimum=1)
 
 # GET /metrics answers operators only, unless this is set (a scraper without a token).
 ORCHESTRATOR_METRICS_PUBLIC = env_bool("ORCHESTRATOR_METRICS_PUBLIC", default=False)

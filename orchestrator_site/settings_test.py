@@ -1,7 +1,7 @@
 """The test suite's settings: production settings, plus what a test run supplies itself.
 
 A throw-away secret key, the embedded PostgreSQL when DATABASE_URL is unset, plain HTTP
-for the test client, and static files named as they are in the apps (the suite runs no
+for the test client, no retry back-off unless a test sets one, and static files named as they are in the apps (the suite runs no
 `collectstatic`, without which the production storage cannot name a file: the admin and
 the API docs would fail; tests/api/test_docs_static.py collects with the production
 storage). Everything else is exactly as deployed.
@@ -13,6 +13,10 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-product
 os.environ.setdefault("ORCHESTRATOR_EMBEDDED_DB", "1")
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# A task back from an expired lease or a retryable failure is claimable at once: the
+# back-off's own tests (tests/queue/test_retries.py) set a base; every other test sees the
+# queue without waiting.
+os.environ.setdefault("ORCHESTRATOR_RETRY_BASE_SECONDS", "0")
 
 from orchestrator_site.settings import *  # noqa: E402,F403
 

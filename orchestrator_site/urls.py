@@ -5,7 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from accounts.views import SiteViewSet
-from learning.views import LearnupletViewSet, ProblemLeaderboardView
+from learning.views import AlgoCancelView, LearnupletViewSet, ProblemLeaderboardView
 from metrics.views import MetricsView
 from orchestrator_site.health import healthz
 from predictions.views import PredupletViewSet
@@ -25,6 +25,7 @@ router.register("sites", SiteViewSet, basename="site")
 api_v1: list[URLPattern | URLResolver] = [
     path("", include(router.urls)),
     path("problems/<uuid:pk>/leaderboard/", ProblemLeaderboardView.as_view(), name="problem-leaderboard"),
+    path("algos/<uuid:pk>/cancel/", AlgoCancelView.as_view(), name="algo-cancel"),
     # The contract opens the schema and its UI to everyone.
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path(

@@ -4,13 +4,14 @@ import uuid
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import CharField, Expression, Q, Value
 
 from learning.models import Learnuplet
 from orchestrator_site.fields import refuse_duplicates
 from predictions.models import Preduplet
 from tasks import queue
-from tasks.lifecycle import Requeued
+from tasks.lifecycle import Requeued, heartbeat
 from tasks.models import Status
 
 
@@ -50,6 +51,7 @@ class Preduplets:
         status: str,
         prediction_storage_uuid: Sequence[uuid.UUID] = (),
         error: str = "",
+        retry: bool = False,
         actor: str,
     ) -> Preduplet:
         """A worker's result: where the predictions are stored, or the failure."""
@@ -60,8 +62,23 @@ class Preduplets:
             refuse_duplicates("prediction_storage_uuid", prediction_storage_uuid)
             values = {"prediction_storage_uuid": list(prediction_storage_uuid)}
         task, _ = queue.finish(Preduplet, pk, worker=worker, attempt=attempt, status=status, values=values,
-                               error=error, actor=actor)
+                               error=error, retry=retry, actor=actor)
         return task
+
+    def heartbeat(self, pk: uuid.UUID, *, worker: uuid.UUID, attempt: int) -> Preduplet:
+        return heartbeat(self, Preduplet, pk, worker=worker, attempt=attempt)
+
+    def cancel(self, where: Q, *, actor: str, reason: str) -> list[uuid.UUID]:
+        return [task.pk for task in queue.cancel(Preduplet, where=where, actor=actor, reason=reason)]
+
+    def cancel_one(self, pk: uuid.UUID, *, actor: str, reason: str) -> Preduplet:
+        """Cancel one prediction; TaskConflict when it has already ended."""
+        with transaction.atomic():
+            canceled = queue.cancel(Preduplet, where=Q(pk=pk), actor=actor, reason=reason)
+        if not canceled:
+            status = queue.status_of(Preduplet, pk)
+            raise queue.TaskConflict(f"preduplet {pk} has already ended ({status})", status=status)
+        return canceled[0]
 
     def requeue(self, where: Q, *, actor: str, reason: str, reset_attempts: bool) -> Requeued:
         todo = queue.requeue(Preduplet, where=where, to=Status.TODO, actor=actor, reason=reason,

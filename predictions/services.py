@@ -45,6 +45,8 @@ def preduplet_request(
             )
     preduplet = Preduplet.objects.create(
         site_id=_site_of_data(data, user),
+        priority=target.priority,
+        max_run_seconds=target.max_run_seconds,
         problem=target,
         workflow=target.workflow,
         data=list(data),

@@ -14,6 +14,7 @@ from predictions.lifecycle import PREDUPLETS
 from predictions.models import Preduplet
 from predictions.serializers import PredResultSerializer, PredupletCreateSerializer, PredupletSerializer
 from tasks.api import QueueActionsMixin
+from tasks.queue import TaskNotFound
 
 
 @extend_schema_view(
@@ -39,3 +40,9 @@ class PredupletViewSet(QueueActionsMixin, mixins.CreateModelMixin, viewsets.Read
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> Preduplet:
         return PREDUPLETS.report(pk, worker=worker, actor=actor, **result)
+
+    def owner_of(self, pk: uuid.UUID) -> int | None:
+        found = list(Preduplet.objects.filter(pk=pk).values_list("created_by_id", flat=True))
+        if not found:
+            raise TaskNotFound(f"no preduplet {pk}")
+        return found[0]

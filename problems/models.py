@@ -34,6 +34,14 @@ class Problem(models.Model):
     higher_is_better = models.BooleanField(
         default=True, help_text="Direction of the metric: is a higher perf better?"
     )
+    priority = models.IntegerField(
+        default=0, db_default=0, help_text="Its tasks are claimed before those of lower priorities."
+    )
+    max_run_seconds = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="A claim of its tasks running longer fails (run_time_exceeded); at most the "
+                  "platform's ORCHESTRATOR_MAX_RUN_SECONDS.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -45,6 +53,9 @@ class Problem(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(size_train_dataset__gte=1), name="problem_size_train_dataset_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_run_seconds__gte=1), name="problem_max_run_seconds_positive"
             ),
         ]
         indexes = [GinIndex(fields=["test_dataset"], name="problem_test_dataset_gin")]
@@ -62,6 +73,9 @@ class Algo(models.Model):
     problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="algos")
     name = models.CharField(max_length=255)
     timestamp_upload = models.DateTimeField(auto_now_add=True)
+    canceled_at = models.DateTimeField(
+        null=True, blank=True, help_text="Canceled: none of its tasks runs, new data add none."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

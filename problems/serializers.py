@@ -19,7 +19,7 @@ class ProblemSerializer(HidesTestDataSerializer):
     class Meta:
         model = Problem
         fields = ["uuid", "workflow", "timestamp_upload", "test_dataset", "size_train_dataset",
-                  "higher_is_better"]
+                  "higher_is_better", "priority", "max_run_seconds"]
         read_only_fields = fields
 
 
@@ -29,6 +29,17 @@ class ProblemCreateSerializer(serializers.Serializer[dict[str, Any]]):
     test_dataset = UUIDListField(max_length=100_000)
     size_train_dataset = StrictIntegerField(min_value=1, max_value=2**31 - 1)
     higher_is_better = StrictBooleanField(default=True)
+
+
+class ProblemSettingsSerializer(serializers.Serializer[dict[str, Any]]):
+    """What operators change on a problem (PATCH): its tasks follow."""
+
+    priority = StrictIntegerField(required=False, min_value=-(2**31), max_value=2**31 - 1,
+                                  help_text="Claims take the highest priority first, then the oldest.")
+    max_run_seconds = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**31 - 1,
+        help_text="A claim of its tasks running longer fails (run_time_exceeded); null: the platform's.",
+    )
 
 
 class AlgoSerializer(serializers.ModelSerializer[Algo]):

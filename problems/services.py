@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 
 from accounts.models import Site
 from accounts.roles import User, account_of
+from orchestrator_site.errors import NotFoundError
 from orchestrator_site.fields import refuse_duplicates
 from problems.models import Algo, Data, DataUpload, Problem
 
@@ -43,6 +44,29 @@ def problem_create(
     except IntegrityError:
         raise ValidationError({"uuid": [f"a problem with uuid {problem.uuid} already exists"]}) from None
     return problem
+
+
+@transaction.atomic
+def problem_configure(pk: uuid.UUID, *, priority: int | None = None, **limits: int | None) -> Problem:
+    """Change a problem's priority and/or run-time limit (`max_run_seconds`, None for the
+    platform's); its post_save makes its tasks follow, in this transaction."""
+    problem = Problem.objects.select_for_update(no_key=True).filter(pk=pk).first()
+    if problem is None:
+        raise ProblemNotFound(f"no problem {pk}")
+    changed = []
+    if priority is not None:
+        problem.priority = priority
+        changed.append("priority")
+    if "max_run_seconds" in limits:
+        problem.max_run_seconds = limits["max_run_seconds"]
+        changed.append("max_run_seconds")
+    if changed:
+        problem.save(update_fields=changed)
+    return problem
+
+
+class ProblemNotFound(NotFoundError):
+    """No problem with that UUID (404)."""
 
 
 def _lock_problems(pks: Sequence[uuid.UUID], *, field: str) -> list[Problem]:

@@ -1,4 +1,6 @@
-from typing import TypeVar
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema
@@ -6,7 +8,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import UploaderWrites
+from accounts.permissions import OperatorWrites, UploaderWrites
 from accounts.roles import site_to_register
 from idempotency.api import IdempotentMixin
 from orchestrator_site.fields import UUID_PATH
@@ -23,6 +25,7 @@ from problems.serializers import (
     DataSerializer,
     ProblemCreateSerializer,
     ProblemSerializer,
+    ProblemSettingsSerializer,
 )
 
 M = TypeVar("M", bound=Model)
@@ -36,6 +39,18 @@ class RegistryViewSet(IdempotentMixin, mixins.CreateModelMixin, viewsets.ReadOnl
 class ProblemViewSet(RegistryViewSet[Problem]):
     queryset = Problem.objects.all()
     serializer_class = ProblemSerializer
+
+    def get_permissions(self) -> Sequence[Any]:
+        if self.action == "partial_update":
+            return [OperatorWrites()]
+        return super().get_permissions()
+
+    @extend_schema(request=ProblemSettingsSerializer, responses={200: ProblemSerializer})
+    def partial_update(self, request: Request, pk: str) -> Response:
+        body = ProblemSettingsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        problem = services.problem_configure(uuid.UUID(pk), **body.validated_data)
+        return Response(ProblemSerializer(problem, context={"request": request}).data)
 
     @extend_schema(request=ProblemCreateSerializer, responses={201: ProblemSerializer})
     def create(self, request: Request) -> Response:

@@ -10,11 +10,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.permissions import WorkerWrites
+from orchestrator_site.fields import StrictBooleanField
+
+from accounts.permissions import UploaderWrites, WorkerWrites, refuse_unless_owner
 from accounts.models import Role
 from accounts.roles import actor_name, role_of, sees_test_data, site_of, worker_of
 from idempotency.api import IdempotentMixin
-from tasks import queue
 from tasks.lifecycle import Lifecycle
 from tasks.models import QueueTask, Status
 
@@ -32,6 +33,15 @@ class AttemptSerializer(serializers.Serializer[dict[str, Any]]):
 class ResultSerializer(AttemptSerializer):
     status = serializers.ChoiceField(choices=[Status.DONE, Status.FAILED])
     error = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
+    retry = StrictBooleanField(
+        required=False, default=False,
+        help_text="With status failed: a transient fault (storage unreachable, out of memory). The "
+                  "task goes back to todo after a back-off while attempts remain.",
+    )
+
+
+class CancelSerializer(serializers.Serializer[dict[str, Any]]):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
 
 
 class LeaseSerializer(serializers.Serializer[QueueTask]):
@@ -91,8 +101,8 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
     def heartbeat(self, request: Request, pk: str) -> Response:
         body = AttemptSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        task = queue.heartbeat(self.lifecycle.model, uuid.UUID(pk), worker=worker_of(request.user),
-                               attempt=body.validated_data["attempt"])
+        task = self.lifecycle.heartbeat(uuid.UUID(pk), worker=worker_of(request.user),
+                                        attempt=body.validated_data["attempt"])
         return Response(LeaseSerializer(task).data)
 
     @action(detail=True, methods=["post"], permission_classes=[WorkerWrites])
@@ -103,3 +113,18 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
                            actor=actor_name(request.user))
         return self._task_response(task)
 
+
+    def owner_of(self, pk: uuid.UUID) -> int | None:
+        """The user id of the client that asked for the task (who may cancel it)."""
+        raise NotImplementedError
+
+    @extend_schema(request=CancelSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[UploaderWrites])
+    def cancel(self, request: Request, pk: str) -> Response:
+        body = CancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        task_pk = uuid.UUID(pk)
+        refuse_unless_owner(request.user, self.owner_of(task_pk))
+        task = self.lifecycle.cancel_one(task_pk, actor=actor_name(request.user),
+                                         reason=body.validated_data["reason"])
+        return self._task_response(task)

@@ -7,11 +7,14 @@ apps.
 """
 
 import uuid
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 from django.db.models import Expression, Q
 
-from tasks.models import QueueTask
+from tasks import queue
+from tasks.models import QueueTask, Status
+
+T = TypeVar("T", bound=QueueTask)
 
 
 class Requeued(NamedTuple):
@@ -43,6 +46,19 @@ class Lifecycle(Protocol):
         """Claim the task `pk` for `worker` of `site` (TaskConflict unless it is todo,
         SiteForbidden when another site's and not `any_site`)."""
 
+    def heartbeat(self, pk: uuid.UUID, *, worker: uuid.UUID, attempt: int) -> QueueTask:
+        """Renew the caller's lease (TaskConflict, with the task's status, when its claim is
+        not current, or has run past its run-time limit: then it fails at once)."""
+
+    def cancel(self, where: Q, *, actor: str, reason: str) -> list[uuid.UUID]:
+        """Cancel the active tasks matching `where` (inside the caller's transaction)."""
+
+    def cancel_one(self, pk: uuid.UUID, *, actor: str, reason: str) -> QueueTask:
+        """Cancel one task (TaskConflict when it has already ended)."""
+
+    def expire_leases(self) -> None:
+        """Give back (or fail) the tasks whose lease ran out; the owner moves on what failed."""
+
     def requeue(self, where: Q, *, actor: str, reason: str, reset_attempts: bool) -> Requeued:
         """Put the tasks matching `where` back to run (inside the caller's transaction)."""
 
@@ -54,3 +70,16 @@ class Lifecycle(Protocol):
 
     def of_algo(self, algo: uuid.UUID) -> Q:
         """The tasks that belong to `algo`."""
+
+
+def heartbeat(tasks: Lifecycle, model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, attempt: int) -> T:
+    """A heartbeat, as `tasks.queue.heartbeat`; a claim refused while still pending is past
+    its run-time limit (or not the caller's): the sweep fails it now, before the caller
+    hears 409, so the status it is told is the task's real one."""
+    try:
+        return queue.heartbeat(model, pk, worker=worker, attempt=attempt)
+    except queue.TaskConflict as refused:
+        if refused.status != Status.PENDING:
+            raise
+        tasks.expire_leases()
+        raise queue.TaskConflict(str(refused), status=queue.status_of(model, pk)) from None

@@ -21,10 +21,21 @@ class Status(models.TextChoices):
     PENDING = "pending"
     DONE = "done"
     FAILED = "failed"
+    CANCELED = "canceled"
 
 
-ENDED = (Status.DONE, Status.FAILED)
+ENDED = (Status.DONE, Status.FAILED, Status.CANCELED)
 ACTIVE = (Status.WAITING, Status.TODO, Status.PENDING)
+
+
+class ErrorKind(models.TextChoices):
+    """Why a task last failed; kept when a retry sends it back to the queue."""
+
+    NONE = "", "none"
+    WORKER = "worker", "the worker reported a failure"
+    LEASE_EXPIRED = "lease_expired", "its lease expired"
+    RUN_TIME_EXCEEDED = "run_time_exceeded", "it ran longer than its run-time limit"
+    CANCELED = "canceled", "canceled"
 
 
 @dataclass(frozen=True)
@@ -46,16 +57,21 @@ TRANSITIONS: Final[Mapping[str, Move]] = {
     "create": _move((), (Status.TODO, Status.WAITING)),
     # A worker takes the oldest todo task, or a named one.
     "claim": _move((Status.TODO,), (Status.PENDING,)),
-    # The worker holding the claim reports.
-    "finish": _move((Status.PENDING,), (Status.DONE, Status.FAILED)),
-    # A lease ran out: back to the queue, or failed once out of attempts.
+    # The worker holding the claim reports: done, failed, or failed and to be retried
+    # (back to todo after a back-off while attempts remain).
+    "finish": _move((Status.PENDING,), (Status.DONE, Status.FAILED, Status.TODO)),
+    # A lease ran out: back to the queue after a back-off, or failed once out of attempts
+    # or past the run-time limit.
     "expire": _move((Status.PENDING,), (Status.TODO, Status.FAILED)),
     # The task before it in its chain has ended.
     "release": _move((Status.WAITING,), (Status.TODO,)),
-    # Operators: failed or stale tasks back to run (waiting while their chain is not ready).
-    "requeue": _move((Status.FAILED, Status.PENDING), (Status.TODO, Status.WAITING)),
+    # Operators: failed, canceled or stale tasks back to run (waiting while their chain is
+    # not ready).
+    "requeue": _move((Status.FAILED, Status.CANCELED, Status.PENDING), (Status.TODO, Status.WAITING)),
     # Operators: fail active tasks by hand.
     "fail": _move(ACTIVE, (Status.FAILED,)),
+    # Whoever asked for the work no longer wants it: it ends, and releases nothing.
+    "cancel": _move(ACTIVE, (Status.CANCELED,)),
 }
 
 # Every (from, to) pair some action makes; "" is "no status yet" (creation).
@@ -100,6 +116,21 @@ class QueueTask(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="", db_default="")
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="Not claimable before this time (a retry's back-off)."
+    )
+    error_kind = models.CharField(
+        max_length=24, choices=ErrorKind.choices, blank=True, default="", db_default="",
+        help_text="Why it last failed: kept when a retry sends it back to the queue.",
+    )
+    # The problem's, copied: the claim index orders by them without a join.
+    priority = models.IntegerField(default=0, db_default=0, help_text="Its problem's: higher is claimed first.")
+    max_run_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Its problem's run-time limit, if lower than the platform's."
+    )
+    run_deadline = models.DateTimeField(
+        null=True, blank=True, help_text="When the current claim fails for running too long."
+    )
     # Data locality: only compute workers of this site may claim the task (any worker when
     # it has none). No index of its own: the claim index leads with it (claim_site).
     site = models.ForeignKey(
@@ -121,10 +152,10 @@ class QueueTask(models.Model):
             ),
         ]
         indexes = [
-            # The claim query: a site's (or the platform's) oldest todo task first, over
-            # only the claimable rows.
+            # The claim query: a site's (or the platform's) todo tasks, highest priority
+            # then oldest first, over only the claimable rows.
             models.Index(
-                claim_site(), models.F("queued_at"), models.F("uuid"),
+                claim_site(), models.F("priority").desc(), models.F("queued_at"), models.F("uuid"),
                 condition=models.Q(status="todo"),
                 name="%(class)s_claimable",
             ),
@@ -135,6 +166,17 @@ class QueueTask(models.Model):
                 name="%(class)s_leases",
             ),
         ]
+
+
+def follow_problem(model: type[QueueTask], problem: uuid.UUID, *, priority: int, max_run_seconds: int | None) -> int:
+    """Copy a problem's priority and run-time limit onto its tasks (model: a task kind with
+    a `problem`), in one statement; return how many changed. The claim index orders by the
+    copy, so a claim joins nothing."""
+    return (
+        model._default_manager.filter(**{"problem_id": problem})  # not a field of QueueTask: of `model`
+        .exclude(priority=priority, max_run_seconds=max_run_seconds)
+        .update(priority=priority, max_run_seconds=max_run_seconds)
+    )
 
 
 class TaskEvent(models.Model):

@@ -11,7 +11,7 @@ claims, so those lock with SKIP LOCKED; nothing reads a status and then writes i
 
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar, cast
 
 from django.conf import settings
@@ -19,14 +19,14 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Field, ForeignKey, Q, UUIDField
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Now
+from django.db.models.functions import Least, Now
 from django.db.models.lookups import Exact
 from django.db.models.sql import UpdateQuery
 
 from orchestrator_site.errors import NotFoundError, StateConflict
 from tasks import observe
 from orchestrator_site.compiled import Param, fetch
-from tasks.models import PLATFORM, TRANSITIONS, QueueTask, Status, TaskEvent, claim_site
+from tasks.models import PLATFORM, TRANSITIONS, ErrorKind, QueueTask, Status, TaskEvent, claim_site
 
 T = TypeVar("T", bound=QueueTask)
 
@@ -38,7 +38,8 @@ class TaskNotFound(NotFoundError):
 
 
 class TaskConflict(StateConflict):
-    """The task is not in a state that allows this change now (409)."""
+    """The task is not in a state that allows this change now (409); `status`, when given,
+    is its status (a worker told `canceled` stops the task's work)."""
 
 
 def lease_end() -> "ExpressionWrapper[Any]":
@@ -198,23 +199,40 @@ def leases_expired(model: type[QueueTask]) -> bool:
     return bool(fetch((model, "any lease expired"), build))
 
 
+RUN_TIME_EXCEEDED = "run time exceeded"
+
+
 def expire_leases(model: type[T]) -> Expired:
-    """Give back the tasks whose lease ran out; fail for good those out of attempts.
+    """Give back the tasks whose lease ran out, after a back-off; fail for good those out
+    of attempts, and those whose claim ran past its run-time limit (heartbeats or not: a
+    lease never outlives that limit).
 
     Run by the owning app before each claim, so abandoned tasks return to the queue while
     workers poll, without a cron job or an operator; the app moves on what failed (a
     chain's next rank) in the same transaction.
     """
     expired = Q(lease_expires_at__lt=Now())
+    overran = Q(run_deadline__lte=Now())
     max_attempts = settings.ORCHESTRATOR_MAX_ATTEMPTS
+    ended = {model.ended_field: Now(), "lease_expires_at": None}
     # No savepoint: inside a claim's transaction it would cost two round trips a claim
     # and buy nothing, as a failure here fails the claim anyway.
     with transaction.atomic(savepoint=False):
+        too_long = _transition(
+            model, "expire",
+            where=expired & overran,
+            to=Status.FAILED,
+            values={**ended, "last_error": RUN_TIME_EXCEEDED, "error_kind": ErrorKind.RUN_TIME_EXCEEDED},
+            actor="system",
+            reason=RUN_TIME_EXCEEDED,
+            skip_locked=True,
+        )
         requeued = _transition(
             model, "expire",
-            where=expired & Q(attempt__lt=max_attempts),
+            where=expired & ~overran & Q(attempt__lt=max_attempts),
             to=Status.TODO,
-            values={"worker": None, "lease_expires_at": None, "queued_at": Now()},
+            values={**_retry_values(), "error_kind": ErrorKind.LEASE_EXPIRED},
+            params=_backoff_params(),
             actor="system",
             reason=LEASE_EXPIRED,
             skip_locked=True,
@@ -222,34 +240,74 @@ def expire_leases(model: type[T]) -> Expired:
         )
         failed = _transition(
             model, "expire",
-            where=expired & Q(attempt__gte=max_attempts),
+            where=expired & ~overran & Q(attempt__gte=max_attempts),
             to=Status.FAILED,
-            values={model.ended_field: Now(), "lease_expires_at": None, "last_error": LEASE_EXPIRED},
+            values={**ended, "last_error": LEASE_EXPIRED, "error_kind": ErrorKind.LEASE_EXPIRED},
             actor="system",
             reason=f"{LEASE_EXPIRED} after {max_attempts} attempts",
             skip_locked=True,
         )
-        observe.expired(model.kind, requeued=len(requeued), failed=len(failed))
-    return Expired([t.pk for t in requeued], failed)
+        observe.expired(model.kind, requeued=len(requeued), failed=len(failed) + len(too_long))
+    return Expired([t.pk for t in requeued], too_long + failed)
+
+
+def _run_limit() -> RawSQL:
+    """The run-time limit of a claim taken now: the task's (its problem's) when lower than
+    the platform's. Binds `max_run` (seconds)."""
+    return RawSQL("make_interval(secs => LEAST(COALESCE(max_run_seconds, %s::integer), %s::integer))",
+                  [Param("max_run"), Param("max_run")], output_field=DurationField())
 
 
 def _claim_values() -> dict[str, Any]:
-    """Binds `worker` and `lease`."""
+    """Binds `worker`, `lease` and `max_run`. The lease never outlives the run-time limit,
+    so the one probe of expired leases also finds claims that ran too long."""
     return {
         "worker": Param("worker", UUIDField()),
         "attempt": F("attempt") + 1,
         "claimed_at": Now(),
         "heartbeat_at": Now(),
-        "lease_expires_at": lease_end(),
+        "run_deadline": ExpressionWrapper(Now() + _run_limit(), output_field=DateTimeField()),
+        "lease_expires_at": Least(lease_end(), ExpressionWrapper(Now() + _run_limit(), output_field=DateTimeField())),
     }
+
+
+def _claim_params(lease: timedelta) -> dict[str, Any]:
+    return {"lease": lease, "max_run": settings.ORCHESTRATOR_MAX_RUN_SECONDS}
+
+
+# Claimable now: todo, and past its back-off if it has one.
+_READY = Q(not_before__isnull=True) | Q(not_before__lte=Now())
+
+
+def backoff() -> RawSQL:
+    """When a task that failed at its current attempt may run again: base x 2^(attempt - 1)
+    seconds, capped, times a jitter in [0.5, 1] drawn from the task and attempt (the same
+    value for `not_before` and `queued_at` in one statement). Binds `retry_base` and
+    `retry_max`."""
+    return RawSQL(
+        "now() + make_interval(secs => LEAST(%s::float8, %s::float8 * power(2, GREATEST(attempt, 1) - 1))"
+        " * (0.5 + (hashtext(uuid::text || ':' || attempt::text) & 1023) / 2046.0))",
+        [Param("retry_max"), Param("retry_base")], output_field=DateTimeField(),
+    )
+
+
+def _backoff_params() -> dict[str, Any]:
+    return {"retry_base": settings.ORCHESTRATOR_RETRY_BASE_SECONDS, "retry_max": settings.ORCHESTRATOR_RETRY_MAX_SECONDS}
+
+
+def _retry_values() -> dict[str, Any]:
+    """Back to the queue after the back-off: ordered as if queued when it ends."""
+    return {"worker": None, "lease_expires_at": None, "run_deadline": None,
+            "not_before": backoff(), "queued_at": backoff()}
 
 
 def claim_next(
     model: type[T], *, worker: uuid.UUID, actor: str, site: uuid.UUID | None = None
 ) -> T | None:
-    """Claim the oldest todo task that a worker of `site` may run, or return None when
-    none is claimable: its site's oldest first, then the platform's (tasks without a site).
-    A worker without a site claims only platform tasks.
+    """Claim the todo task that a worker of `site` may run first, or return None when none
+    is claimable: its site's first, then the platform's (tasks without a site); in each,
+    the highest priority, then the oldest, and none before its back-off has ended. A
+    worker without a site claims only platform tasks.
 
     One statement for each, one scan of the claim index (which leads with the site, see
     tasks.models.claim_site). No transaction around them: BEGIN and COMMIT would be two
@@ -259,13 +317,13 @@ def claim_next(
     for key in (site, PLATFORM) if site is not None else (PLATFORM,):
         claimed = _transition(
             model, "claim",
-            where=Q(Exact(claim_site(), Param("site", UUIDField()))),
+            where=Q(Exact(claim_site(), Param("site", UUIDField()))) & _READY,
             to=Status.PENDING,
             values=_claim_values(),
-            params={"worker": worker, "lease": lease_length(), "site": key},
+            params={"worker": worker, "site": key, **_claim_params(lease_length())},
             key="next",
             actor=actor,
-            order_by=("queued_at", "pk"),
+            order_by=("-priority", "queued_at", "pk"),
             limit=1,
             skip_locked=True,
         )
@@ -296,7 +354,7 @@ def claim(
 
     `lease_seconds` overrides ORCHESTRATOR_LEASE_SECONDS (2017 workers never heartbeat).
     """
-    where = Q(pk=Param("pk", UUIDField()))
+    where = Q(pk=Param("pk", UUIDField())) & _READY
     if not any_site:
         where &= Q(site__isnull=True) | Q(site_id=Param("site", UUIDField()))
     claimed = _transition(
@@ -304,29 +362,35 @@ def claim(
         where=where,
         to=Status.PENDING,
         values=_claim_values(),
-        params={"pk": pk, "worker": worker, "lease": lease_length(lease_seconds), "site": site},
+        params={"pk": pk, "worker": worker, "site": site, **_claim_params(lease_length(lease_seconds))},
         key=("named", any_site),
         actor=actor,
     )
     if not claimed:
-        status, task_site = _state_of(model, pk)
+        status, task_site, not_before = _state_of(model, pk)
         if not (any_site or task_site is None or task_site == site):
             raise SiteForbidden(f"{model.kind} {pk} belongs to another site: only its own compute workers "
                                 "may run it")
-        raise TaskConflict(f"{model.kind} {pk} is {status}, not todo")
+        if status == Status.TODO and not_before is not None:
+            raise TaskConflict(f"{model.kind} {pk} is backing off until {not_before.isoformat()}", status=status)
+        raise TaskConflict(f"{model.kind} {pk} is {status}, not todo", status=status)
     observe.claimed(model.kind)
     return claimed[0]
 
 
 @transaction.atomic
 def heartbeat(model: type[T], pk: uuid.UUID, *, worker: uuid.UUID, attempt: int) -> T:
-    """Renew the lease of the caller's current claim (the status stays pending)."""
+    """Renew the lease of the caller's current claim (the status stays pending), never past
+    its run-time limit: a claim past it is not renewed (TaskConflict), and fails at the
+    next sweep of expired leases."""
     renewed = model._default_manager.filter(
-        pk=pk, status=Status.PENDING, worker=worker, attempt=attempt
-    ).update(heartbeat_at=Now(), lease_expires_at=Now() + lease_length())
+        Q(run_deadline__isnull=True) | Q(run_deadline__gt=Now()),
+        pk=pk, status=Status.PENDING, worker=worker, attempt=attempt,
+    ).update(heartbeat_at=Now(), lease_expires_at=Least(Now() + lease_length(), F("run_deadline")))
     if not renewed:
-        _status_of(model, pk)
-        raise TaskConflict(f"this worker's claim (attempt {attempt}) on {model.kind} {pk} is not current")
+        status = status_of(model, pk)
+        raise TaskConflict(f"this worker's claim (attempt {attempt}) on {model.kind} {pk} is not current"
+                           f" ({model.kind} is {status})", status=status)
     return model._default_manager.get(pk=pk)
 
 
@@ -339,12 +403,15 @@ def finish(
     status: str,
     values: Mapping[str, Any],
     error: str = "",
+    retry: bool = False,
     actor: str,
     check: Callable[[T], None] | None = None,
 ) -> tuple[T, bool]:
     """Record the result of the caller's claim: `done` with `values`, or `failed`. Return
     the task and whether this call ended it.
 
+    A failure with `retry` (a transient fault) sends the task back to todo after a
+    back-off while attempts remain (it has not ended then), and fails it for good after.
     Fenced by worker and attempt: a worker whose lease expired and whose task was given
     to another gets TaskConflict and changes nothing. The same result sent again changes
     nothing and returns the task as not ended by this call. `worker`/`attempt` None skip
@@ -357,7 +424,24 @@ def finish(
         fence &= Q(worker=Param("worker", UUIDField()))
     if attempt is not None:
         fence &= Q(attempt=Param("attempt"))
+    params = {**values, "pk": pk, "worker": worker, "attempt": attempt, "error": error}
+    key = (worker is None, attempt is None, tuple(values))
+    failure = {"last_error": Param("error"), "error_kind": ErrorKind.WORKER} if status == Status.FAILED else {}
     with transaction.atomic(savepoint=False):
+        if retry and status == Status.FAILED:
+            retried = _transition(
+                model, "finish",
+                where=fence & Q(attempt__lt=Param("max_attempts")),
+                to=Status.TODO,
+                values={**_retry_values(), **failure},
+                params={**params, **_backoff_params(), "max_attempts": settings.ORCHESTRATOR_MAX_ATTEMPTS},
+                key=key,
+                actor=actor,
+                reason=f"retry: {error}" if error else "retry",
+            )
+            if retried:
+                observe.finished(model.kind, "retried")
+                return retried[0], False
         ended = _transition(
             model, "finish",
             where=fence,
@@ -367,9 +451,10 @@ def finish(
                 model.ended_field: Now(),
                 "lease_expires_at": None,
                 "last_error": Param("error"),
+                **failure,
             },
-            params={**values, "pk": pk, "worker": worker, "attempt": attempt, "error": error},
-            key=(worker is None, attempt is None, tuple(values)),
+            params=params,
+            key=key,
             actor=actor,
             reason=error,
         )
@@ -382,11 +467,13 @@ def finish(
         task = model._default_manager.get(pk=pk)
     except model.DoesNotExist:
         raise TaskNotFound(f"no {model.kind} {pk}") from None
-    if _is_same_result(task, worker=worker, attempt=attempt, status=status, values=values, error=error):
+    if _is_same_result(task, worker=worker, attempt=attempt, status=status, values=values, error=error,
+                       retry=retry):
         return task, False
     raise TaskConflict(
         f"{model.kind} {pk} is {task.status} (attempt {task.attempt}); "
-        f"this result for attempt {attempt} is not current"
+        f"this result for attempt {attempt} is not current",
+        status=task.status,
     )
 
 
@@ -398,22 +485,37 @@ def _is_same_result(
     status: str,
     values: Mapping[str, Any],
     error: str,
+    retry: bool,
 ) -> bool:
-    if task.status != status or worker is None or attempt is None:
+    if worker is None or attempt is None or task.attempt != attempt or task.last_error != error:
         return False
-    if task.worker != worker or task.attempt != attempt or task.last_error != error:
+    if retry and status == Status.FAILED and task.status == Status.TODO:
+        # Sent back to the queue by this result: its claim is gone, the attempt and error stay.
+        return task.worker is None and task.error_kind == ErrorKind.WORKER
+    if task.status != status or task.worker != worker:
         return False
     return all(getattr(task, name) == value for name, value in values.items())
 
 
-def _status_of(model: type[QueueTask], pk: uuid.UUID) -> str:
+def lock_task(model: type[QueueTask], pk: uuid.UUID) -> str:
+    """Lock one task's row until the end of the caller's transaction (a result or another
+    change waits); return its status. TaskNotFound when there is no such task."""
+    status: str | None = model._default_manager.select_for_update().filter(pk=pk).values_list(
+        "status", flat=True).first()
+    if status is None:
+        raise TaskNotFound(f"no {model.kind} {pk}")
+    return status
+
+
+def status_of(model: type[QueueTask], pk: uuid.UUID) -> str:
+    """The task's status now; TaskNotFound when there is no such task."""
     return _state_of(model, pk)[0]
 
 
-def _state_of(model: type[QueueTask], pk: uuid.UUID) -> tuple[str, uuid.UUID | None]:
-    """The task's status and site; TaskNotFound when there is no such task."""
-    state: tuple[str, uuid.UUID | None] | None = (
-        model._default_manager.filter(pk=pk).values_list("status", "site_id").first()
+def _state_of(model: type[QueueTask], pk: uuid.UUID) -> tuple[str, uuid.UUID | None, datetime | None]:
+    """The task's status, site and back-off; TaskNotFound when there is no such task."""
+    state: tuple[str, uuid.UUID | None, datetime | None] | None = (
+        model._default_manager.filter(pk=pk).values_list("status", "site_id", "not_before").first()
     )
     if state is None:
         raise TaskNotFound(f"no {model.kind} {pk}")
@@ -429,11 +531,14 @@ def requeue(
     reason: str,
     reset_attempts: bool = False,
 ) -> list[uuid.UUID]:
-    """Put failed or pending tasks matching `where` back to `to`: todo, or waiting (a
-    chained task whose start is not known yet). Operator tools build `where`."""
+    """Put failed, canceled or pending tasks matching `where` back to `to`: todo, or waiting
+    (a chained task whose start is not known yet), with no back-off. Operator tools build
+    `where`."""
     values: dict[str, Any] = {
         "worker": None,
         "lease_expires_at": None,
+        "run_deadline": None,
+        "not_before": None,
         model.ended_field: None,
         "queued_at": Now() if to == Status.TODO else None,
     }
@@ -452,6 +557,18 @@ def fail(model: type[T], *, where: Q, actor: str, reason: str) -> list[T]:
     return _transition(
         model, "fail", where=where, to=Status.FAILED,
         values={model.ended_field: Now(), "lease_expires_at": None, "last_error": reason},
+        actor=actor, reason=reason,
+    )
+
+
+def cancel(model: type[T], *, where: Q, actor: str, reason: str) -> list[T]:
+    """Cancel the active tasks matching `where`: they end, `canceled`, and release nothing
+    (a chain's owner locks it first). A worker still holding one gets 409 with the status
+    `canceled` at its next heartbeat or result."""
+    return _transition(
+        model, "cancel", where=where, to=Status.CANCELED,
+        values={model.ended_field: Now(), "lease_expires_at": None, "last_error": reason or "canceled",
+                "error_kind": ErrorKind.CANCELED},
         actor=actor, reason=reason,
     )
 

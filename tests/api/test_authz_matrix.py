@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from tests.conftest import make_caller
-from tests.factories import LearnupletFactory, PredupletFactory
+from tests.factories import AlgoFactory, LearnupletFactory, PredupletFactory
 from tests.live import Route, routes
 
 # Who may, per the contract (/work/shared/spec/api.md, "Roles and authentication").
@@ -24,6 +24,7 @@ READ = "read"  # every role
 UPLOAD = "upload"  # client, operator
 WORK = "work"  # compute, operator
 OPERATE = "operate"  # operator
+OWN = "own"  # the client that asked for it (not the matrix's client), operator
 NOT_FOUND = "404"  # not a route of either API: 404 to everyone
 NOT_ALLOWED = "405"  # a method the route does not serve
 
@@ -32,6 +33,7 @@ ALLOWED_ROLES = {
     UPLOAD: {Role.CLIENT, Role.OPERATOR},
     WORK: {Role.COMPUTE, Role.OPERATOR},
     OPERATE: {Role.OPERATOR},
+    OWN: {Role.OPERATOR},
 }
 
 V1 = "/api/v1"
@@ -47,6 +49,9 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("GET", f"{V1}/problems/{{pk}}/leaderboard/"): READ,
     **{("POST", f"{V1}/{c}/"): UPLOAD for c in ("problems", "algos", "data", "preduplets")},
     **{("POST", f"{V1}/{t}/claim/"): WORK for t in ("learnuplets", "preduplets")},
+    # Cancel: the client that asked for the work (the matrix's client did not: 403), operators.
+    **{("POST", f"{V1}/{c}/{{pk}}/cancel/"): OWN for c in ("algos", "learnuplets", "preduplets")},
+    ("PATCH", f"{V1}/problems/{{pk}}/"): OPERATE,
     **{("POST", f"{V1}/{t}/{{pk}}/{a}/"): WORK
        for t in ("learnuplets", "preduplets") for a in ("claim", "heartbeat", "result")},
     # The 2017 routes, HTTP Basic.
@@ -136,7 +141,7 @@ def test_it_has_a_contract_row_for_every_route_and_method():
 @pytest.mark.parametrize(("method", "template"), sorted(CONTRACT), ids=[f"{m} {t}" for m, t in sorted(CONTRACT)])
 def test_it_answers_each_caller_as_the_contract_says(db, method, template, who):
     # Tasks that exist: a claim by a permitted role then succeeds instead of answering 404.
-    LearnupletFactory.create(uuid=TASK)
+    LearnupletFactory.create(uuid=TASK, algo=AlgoFactory.create(uuid=TASK))
     PredupletFactory.create(uuid=TASK)
     caller = credentials_of(who)
     ok = expected(CONTRACT[(method, template)], who)

@@ -1,6 +1,8 @@
 """Sites (issue 15): mini-batches never mix sites, each learnuplet takes its batch's site,
 and a chain crosses sites from the best model so far."""
 
+import uuid
+
 import pytest
 
 from accounts.models import Role
@@ -31,24 +33,26 @@ def site_of(callers):
 
 
 def test_it_cuts_each_sites_data_apart_and_orders_batches_by_their_first_datum():
-    a, b, p = "A", "B", None
-    data = [("a1", a), ("b1", b), ("a2", a), ("p1", p), ("a3", a), ("b2", b), ("b3", b), ("p2", p)]
+    a, b, p = uuid.uuid4(), uuid.uuid4(), None
+    d = {name: uuid.uuid4() for name in ("a1", "b1", "a2", "p1", "a3", "b2", "b3", "p2")}
+    data = [(d["a1"], a), (d["b1"], b), (d["a2"], a), (d["p1"], p), (d["a3"], a), (d["b2"], b),
+            (d["b3"], b), (d["p2"], p)]
 
-    batches = site_batches(data, 2)  # type: ignore[arg-type]  # names stand for UUIDs here
+    batches = site_batches(data, 2)
 
     assert batches == [
-        Batch(a, ["a1", "a2"]),  # type: ignore[list-item]  # as above
-        Batch(b, ["b1", "b2"]),  # type: ignore[list-item]
-        Batch(p, ["p1", "p2"]),  # type: ignore[list-item]
-        Batch(a, ["a3"]),  # type: ignore[list-item]
-        Batch(b, ["b3"]),  # type: ignore[list-item]
+        Batch(a, [d["a1"], d["a2"]]),
+        Batch(b, [d["b1"], d["b2"]]),
+        Batch(p, [d["p1"], d["p2"]]),
+        Batch(a, [d["a3"]]),
+        Batch(b, [d["b3"]]),
     ]
 
 
 def test_without_sites_the_batches_are_the_seeds():
-    data = [(f"d{i}", None) for i in range(5)]
+    data = [uuid.uuid4() for _ in range(5)]
 
-    assert [b.data for b in site_batches(data, 2)] == [["d0", "d1"], ["d2", "d3"], ["d4"]]  # type: ignore[arg-type]  # names stand for UUIDs
+    assert [b.data for b in site_batches([(d, None) for d in data], 2)] == [data[0:2], data[2:4], data[4:5]]
 
 
 def test_an_algo_trains_on_every_sites_data_in_batches_that_never_mix_sites(hospitals, operator):

@@ -15,18 +15,19 @@ from tests.factories import LearnupletFactory, PredupletFactory
 
 pytestmark = pytest.mark.django_db
 
-W, T, P, D, F = Status.WAITING, Status.TODO, Status.PENDING, Status.DONE, Status.FAILED
+W, T, P, D, F, C = Status.WAITING, Status.TODO, Status.PENDING, Status.DONE, Status.FAILED, Status.CANCELED
 
 
 def test_the_table_allows_exactly_the_changes_of_the_lifecycle():
     assert ALLOWED == {
         ("", T), ("", W),  # created
         (T, P),  # claimed
-        (P, D), (P, F),  # a result; a lease out of attempts
-        (P, T),  # a lease ran out; a stale claim re-queued
+        (P, D), (P, F),  # a result; a lease out of attempts or past its run-time limit
+        (P, T),  # a lease ran out; a retryable failure; a stale claim re-queued
         (W, T),  # released by the chain
-        (F, T), (F, W), (P, W),  # re-queued by an operator
+        (F, T), (F, W), (P, W), (C, T), (C, W),  # re-queued by an operator
         (W, F), (T, F),  # failed by an operator
+        (W, C), (T, C), (P, C),  # canceled
     }
 
 
@@ -85,7 +86,7 @@ def test_fail_by_hand_takes_only_active_tasks():
 
 def test_every_action_is_a_declared_move():
     # The public actions and the table name the same things.
-    assert set(TRANSITIONS) == {"create", "claim", "finish", "expire", "release", "requeue", "fail"}
+    assert set(TRANSITIONS) == {"create", "claim", "finish", "expire", "release", "requeue", "fail", "cancel"}
     for name, move in TRANSITIONS.items():
         assert move.targets, name
         assert not move.sources & {D}, f"{name} moves tasks out of done"
