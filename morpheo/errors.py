@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from orchestrator_site.errors import api_not_found
 from orchestrator_site.errors import exception_handler as api_exception_handler
-from tasks.queue import TaskConflict, TaskNotFound
+from tasks.queue import SiteForbidden, TaskConflict, TaskNotFound
 
 
 def _message(detail: Any) -> str:
@@ -25,9 +25,10 @@ def _message(detail: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, (TaskConflict, TaskNotFound)):
-        # The 2017 routes answer 400 to a claim or report on a task that is not todo/pending
-        # or does not exist (v1 says 409/404 for these).
+    if isinstance(exc, (TaskConflict, TaskNotFound, SiteForbidden)):
+        # The 2017 routes answer 400 to a claim or report on a task that is not todo/pending,
+        # does not exist, or belongs to another site (v1 says 409/404/403 for these): 2017
+        # workers know no other refusal.
         exc = exceptions.ValidationError({"detail": str(exc)})
     response = api_exception_handler(exc, context)
     if response is not None:

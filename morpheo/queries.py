@@ -18,7 +18,8 @@ from django.db.models import Q, QuerySet
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from accounts.roles import sees_test_data
+from accounts.models import Role
+from accounts.roles import role_of, sees_test_data, site_of
 from learning.models import Learnuplet
 from morpheo.serializers import (
     AlgoDocument,
@@ -43,6 +44,21 @@ MAX_UNIX_SECONDS = 253_402_300_799
 
 def _all(model: type[models.Model]) -> Callable[[User], QuerySet[Any]]:
     return lambda user: model._default_manager.all()
+
+
+def _claimable_sites(model: type[Learnuplet] | type[Preduplet]) -> Callable[[User], QuerySet[Any]]:
+    """A compute worker sees only the tasks of the sites it may claim from: its own and the
+    platform's (2017 workers have no site: the platform's only). A 2017 worker picks its
+    next task from these lists, so another site's task must not be in them."""
+
+    def visible(user: User) -> QuerySet[Any]:
+        tasks = model._default_manager.all()
+        if role_of(user) != Role.COMPUTE:
+            return tasks  # clients and operators see every task, as before sites
+        site = site_of(user)
+        return tasks.filter(Q(site__isnull=True) | Q(site_id=site) if site is not None else Q(site__isnull=True))
+
+    return visible
 
 
 @dataclass(frozen=True)
@@ -137,8 +153,8 @@ COLLECTIONS: dict[str, Collection] = {
         Collection("problem", ProblemDocument, _all(Problem)),
         Collection("algo", AlgoDocument, _all(Algo)),
         Collection("data", DataDocument, visible_data),
-        Collection("learnuplet", LearnupletDocument, _all(Learnuplet)),
-        Collection("preduplet", PredupletDocument, _all(Preduplet)),
+        Collection("learnuplet", LearnupletDocument, _claimable_sites(Learnuplet)),
+        Collection("preduplet", PredupletDocument, _claimable_sites(Preduplet)),
     )
 }
 

@@ -1,5 +1,6 @@
 """The 2017 Morpheo orchestrator's routes: thin views over the services v1 uses."""
 
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -15,8 +16,9 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from accounts.models import Role
 from accounts.permissions import RolePermission, UploaderWrites, WorkerWrites
-from accounts.roles import actor_name
+from accounts.roles import User, actor_name, role_of, site_of, site_to_register
 from learning.lifecycle import LEARNUPLETS, Learnuplets
 from morpheo import errors
 from morpheo.auth import BasicAuthentication
@@ -35,6 +37,7 @@ from predictions.services import preduplet_request
 from problems import services as registry
 from problems.secrecy import without_test_data_for
 from problems.serializers import DataCreateSerializer
+from tasks.queue import SiteForbidden
 
 TASKS: dict[str, Learnuplets | Preduplets] = {"learnuplet": LEARNUPLETS, "preduplet": PREDUPLETS}
 
@@ -128,8 +131,10 @@ class DataView(CollectionView):
     def post(self, request: Request) -> Response:
         body = DataCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        # 2017 clients name no site: their data are their site's (the platform's without one).
         records, created = registry.data_register(
-            uuids=body.validated_data["uuid"], problems=body.validated_data["problems"], user=request.user
+            uuids=body.validated_data["uuid"], problems=body.validated_data["problems"], user=request.user,
+            site=site_to_register(request.user, None),
         )
         records = without_test_data_for(request.user, records)
         documents = COLLECTIONS["data"].serializer(request, records, many=True).data
@@ -170,10 +175,25 @@ class WorkerSetView(MorpheoView):
         task = path_uuid(pk)
         body = WorkerBody(data=request.data)
         body.is_valid(raise_exception=True)
-        # 2017 workers never heartbeat: their lease must cover a whole task.
-        tasks.claim(task, worker=body.validated_data["worker"], actor=actor_name(request.user),
+        user = request.user
+        # 2017 workers never heartbeat: their lease must cover a whole task. Another site's
+        # task raises SiteForbidden, a 400 here (errors.exception_handler).
+        tasks.claim(task, worker=body.validated_data["worker"], actor=actor_name(user),
+                    site=site_of(user), any_site=role_of(user) == Role.OPERATOR,
                     lease_seconds=settings.ORCHESTRATOR_MORPHEO_LEASE_SECONDS)
         return Response({f"{kind}_worker_set": str(task)})
+
+
+def refuse_other_sites(tasks: Learnuplets | Preduplets, pk: uuid.UUID, user: User) -> None:
+    """SiteForbidden (a 400 here) for a result on another site's task: 2017 results carry
+    no worker or attempt, so nothing else fences them. A task's site never changes once
+    created, so reading it before the result cannot race with it."""
+    if role_of(user) == Role.OPERATOR:
+        return
+    site = tasks.model._default_manager.filter(pk=pk).values_list("site_id", flat=True).first()
+    if site is not None and site != site_of(user):
+        raise SiteForbidden(f"{tasks.model.kind} {pk} belongs to another site: only its own compute "
+                            "workers may report its result")
 
 
 class LearnDoneView(MorpheoView):
@@ -183,6 +203,7 @@ class LearnDoneView(MorpheoView):
         task = path_uuid(pk)
         body = LearnDoneBody(data=request.data)
         body.is_valid(raise_exception=True)
+        refuse_other_sites(LEARNUPLETS, task, request.user)
         LEARNUPLETS.report(task, worker=None, attempt=None, actor=actor_name(request.user),
                           **body.validated_data)
         return Response({"updated_learnuplet": str(task)})
@@ -195,6 +216,7 @@ class PredDoneView(MorpheoView):
         task = path_uuid(pk)
         body = PredDoneBody(data=request.data)
         body.is_valid(raise_exception=True)
+        refuse_other_sites(PREDUPLETS, task, request.user)
         PREDUPLETS.report(task, worker=None, attempt=None, actor=actor_name(request.user),
                          **body.validated_data)
         return Response({"updated_preduplet": str(task)})
