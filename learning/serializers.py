@@ -22,6 +22,7 @@ class LearnupletSerializer(HidesTestDataSerializer):
             "uuid", "problem", "workflow", "train_data", "test_data", "algo", "model_start",
             "model_end", "rank", "worker", "status", "perf", "test_perf", "train_perf",
             "training_creation", "training_done", "attempt", "lease_expires_at", "last_error", "site",
+            "not_before", "error_kind",
         ]
         read_only_fields = fields
 

@@ -19,7 +19,7 @@ class PredupletSerializer(HidesTestDataSerializer):
         fields = [
             "uuid", "problem", "workflow", "data", "prediction_storage_uuid", "model", "worker",
             "status", "timestamp_request", "timestamp_done", "attempt", "lease_expires_at",
-            "last_error", "site",
+            "last_error", "site", "not_before", "error_kind",
         ]
         read_only_fields = fields
 

@@ -12,11 +12,12 @@ API = "/api/v1"
 LEARNUPLET_FIELDS = {
     "uuid", "problem", "workflow", "train_data", "test_data", "algo", "model_start", "model_end",
     "rank", "worker", "status", "perf", "test_perf", "train_perf", "training_creation",
-    "training_done", "attempt", "lease_expires_at", "last_error", "site",
+    "training_done", "attempt", "lease_expires_at", "last_error", "site", "not_before", "error_kind",
 }
 PREDUPLET_FIELDS = {
     "uuid", "problem", "workflow", "data", "prediction_storage_uuid", "model", "worker", "status",
     "timestamp_request", "timestamp_done", "attempt", "lease_expires_at", "last_error", "site",
+    "not_before", "error_kind",
 }
 
 

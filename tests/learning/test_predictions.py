@@ -172,7 +172,7 @@ def test_it_creates_a_todo_task_with_the_problems_workflow(uploader):
     assert body["worker"] is None
     assert set(body) == {"uuid", "problem", "workflow", "data", "prediction_storage_uuid", "model",
                          "worker", "status", "timestamp_request", "timestamp_done", "attempt",
-                         "lease_expires_at", "last_error", "site"}
+                         "lease_expires_at", "last_error", "site", "not_before", "error_kind"}
     assert list(TaskEvent.objects.filter(task=body["uuid"]).values_list("from_status", "to_status")) == [("", "todo")]
 
 
