@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.admin import SITE_FILTER
 from learning.curve import curve_of, render_svg
 from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
@@ -15,16 +16,16 @@ from tasks.admin import QueueTaskAdmin, counts_by_status, status_table
 @admin.register(Learnuplet)
 class LearnupletAdmin(QueueTaskAdmin):
     lifecycle = LEARNUPLETS
-    list_display = ("short_pk", "status", "rank", "problem_link", "algo_link", "worker_link", "rounded_perf",
-                    "attempt", "last_error_line", "created", "ended", "lease")
-    list_filter = ("status", "problem", "algo")
-    list_select_related = ("algo",)
+    list_display = ("short_pk", "status", "rank", "problem_link", "algo_link", "site_link", "worker_link",
+                    "rounded_perf", "attempt", "last_error_line", "created", "ended", "lease")
+    list_filter = ("status", SITE_FILTER, "problem", "algo")
+    list_select_related = ("algo", "site")
     # The (algo, rank) unique index serves this order, so a page never sorts the whole table.
     ordering = ("algo_id", "rank")
     uuid_search_fields = ("pk", "worker", "model_end", "algo_id", "problem_id")
     search_help_text = "A UUID (exact): the learnuplet, its worker, its model_end, its algo or its problem."
     fieldsets = (
-        (None, {"fields": ("uuid", "status", "problem", "algo", "rank", "previous_model", "model_start",
+        (None, {"fields": ("uuid", "status", "site", "problem", "algo", "rank", "previous_model", "model_start",
                            "model_end", "perf", "workflow")}),
         ("Queue", {"fields": ("worker", "attempt", "queued_at", "claimed_at", "heartbeat_at",
                               "lease_expires_at", "last_error", "training_creation", "training_done")}),

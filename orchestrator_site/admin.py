@@ -168,11 +168,16 @@ def breakable(text: str, every: int = 12) -> SafeString:
     ))
 
 
+def short_name(name: str, url: str, limit: int = 24) -> SafeString:
+    """A link by a name, cut at `limit` characters (all of it on hover)."""
+    shown = name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+    return format_html('<a href="{}" title="{}">{}</a>', url, name, breakable(shown))
+
+
 def short_name_link(obj_or_model: Model | type[Model], pk: object, name: str, limit: int = 24) -> SafeString:
     """A link to a record's admin page by its name, cut at `limit` characters (all of it
     on hover)."""
-    shown = name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
-    return format_html('<a href="{}" title="{}">{}</a>', change_url(obj_or_model, pk), name, breakable(shown))
+    return short_name(name, change_url(obj_or_model, pk), limit)
 
 
 def first_line(text: str, limit: int = 40, hover_limit: int = 2000) -> SafeString | str:

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.safestring import SafeString
 
+from accounts.admin import SITE_FILTER
 from learning.admin import LearningProblemAdmin
 from learning.models import Learnuplet
 from orchestrator_site.admin import change_link, changelist_link, changelist_url, short_uuid, time_column
@@ -13,14 +14,15 @@ from tasks.admin import QueueTaskAdmin, counts_by_status
 @admin.register(Preduplet)
 class PredupletAdmin(QueueTaskAdmin):
     lifecycle = PREDUPLETS
-    list_display = ("short_pk", "status", "problem_link", "model_link", "worker_link", "attempt", "last_error_line",
-                    "requested", "ended", "lease")
-    list_filter = ("status", "problem")
+    list_display = ("short_pk", "status", "problem_link", "model_link", "site_link", "worker_link", "attempt",
+                    "last_error_line", "requested", "ended", "lease")
+    list_filter = ("status", SITE_FILTER, "problem")
+    list_select_related = ("site",)
     ordering = ("-timestamp_request", "-uuid")
     uuid_search_fields = ("pk", "worker", "model", "problem_id")
     search_help_text = "A UUID (exact): the preduplet, its worker, its model or its problem."
     fieldsets = (
-        (None, {"fields": ("uuid", "status", "problem", "model", "trained_by", "data", "prediction_storage_uuid",
+        (None, {"fields": ("uuid", "status", "site", "problem", "model", "trained_by", "data", "prediction_storage_uuid",
                            "workflow", "created_by")}),
         ("Queue", {"fields": ("worker", "attempt", "queued_at", "claimed_at", "heartbeat_at",
                               "lease_expires_at", "last_error", "timestamp_request", "timestamp_done")}),

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from accounts.admin import SITE_FILTER, site_column
 from orchestrator_site.admin import (
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
@@ -93,9 +94,9 @@ class DataProblemFilter(admin.SimpleListFilter):
 
 @admin.register(Data)
 class DataAdmin(UUIDSearchMixin, ReadOnlyAdmin[Data]):
-    list_display = ("uuid", "seq", "uploaded", "problem_links", "created_by")
-    list_filter = (DataProblemFilter,)
-    list_select_related = ("created_by",)
+    list_display = ("uuid", "seq", "site_link", "uploaded", "problem_links", "created_by")
+    list_filter = (SITE_FILTER, DataProblemFilter)
+    list_select_related = ("created_by", "site")
     ordering = ("-seq",)
     uuid_search_fields = ("pk", "problems__contains")
     search_help_text = "A UUID (exact): the data or one of its problems."
@@ -108,3 +109,7 @@ class DataAdmin(UUIDSearchMixin, ReadOnlyAdmin[Data]):
     @admin.display(description="problems")
     def problem_links(self, data: Data) -> SafeString:
         return format_html_join(", ", "{}", ((short_change_link(Problem, pk),) for pk in data.problems))
+
+    @admin.display(description="site", ordering="site__name")
+    def site_link(self, data: Data) -> SafeString:
+        return site_column(Data, data.site)

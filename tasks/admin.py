@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from accounts.admin import site_column
 from accounts.models import Role
 from accounts.roles import actor_name, role_of
 from orchestrator_site.admin import (
@@ -117,6 +118,11 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, WideListMixin, admin.M
     def problem_link(self, task: QueueTask) -> SafeString | str:
         # The abstract QueueTask has no problem; every concrete task has one.
         return short_change_link(self.model._meta.get_field("problem").related_model, task.problem_id)  # type: ignore[attr-defined]  # every concrete task has a problem
+
+    @admin.display(description="site", ordering="site__name")
+    def site_link(self, task: QueueTask) -> SafeString:
+        # list_select_related names the site: no query per row.
+        return site_column(self.model, task.site)
 
     @admin.display(description="worker", ordering="worker")
     def worker_link(self, task: QueueTask) -> SafeString | str:
