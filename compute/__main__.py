@@ -1,4 +1,5 @@
-"""`python -m compute --url URL --token TOKEN --storage DIR [--concurrency N] [--once]`."""
+"""`python -m compute --url URL --token TOKEN --storage DIR [--shared-storage DIR] [--read-log FILE]
+[--concurrency N] [--once]`."""
 
 import argparse
 import logging
@@ -9,7 +10,7 @@ import threading
 from types import FrameType
 
 from compute.api import Orchestrator
-from compute.storage import DirectoryStorage
+from compute.storage import DirectoryStorage, ReadLog, SiteStorage, Storage
 from compute.worker import Worker
 
 log = logging.getLogger("compute")
@@ -23,7 +24,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--token", default=env("ORCHESTRATOR_TOKEN"),
                         help="a compute client's API token (env ORCHESTRATOR_TOKEN)")
     parser.add_argument("--storage", default=env("COMPUTE_STORAGE"),
-                        help="directory with one file per UUID (env COMPUTE_STORAGE)")
+                        help="directory with one file per UUID (env COMPUTE_STORAGE); with "
+                             "--shared-storage, the site's own files only")
+    parser.add_argument("--shared-storage", default=env("COMPUTE_SHARED_STORAGE"),
+                        help="for a worker of a site: the platform's directory of what travels between "
+                             "sites (workflows, algos, test data, models), read after --storage and "
+                             "written to (env COMPUTE_SHARED_STORAGE)")
+    parser.add_argument("--read-log", default=env("COMPUTE_READ_LOG"),
+                        help="append one line per object read to this file: its UUID and where it "
+                             "was found (env COMPUTE_READ_LOG)")
     parser.add_argument("--concurrency", type=int, default=1, help="tasks run at once (default 1)")
     parser.add_argument("--once", action="store_true", help="run until nothing is claimable, then exit")
     parser.add_argument("--idle-max", type=float, default=10.0,
@@ -40,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.idle_max <= 0 or (args.heartbeat_seconds is not None and args.heartbeat_seconds <= 0):
         parser.error("--idle-max and --heartbeat-seconds must be positive")
     return args
+
+
+def storage_of(args: argparse.Namespace) -> Storage:
+    storage: Storage = DirectoryStorage(args.storage)
+    if args.shared_storage:
+        storage = SiteStorage(DirectoryStorage(args.storage), DirectoryStorage(args.shared_storage))
+    return ReadLog(storage, args.read_log) if args.read_log else storage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     worker = Worker(
-        Orchestrator(args.url, args.token), DirectoryStorage(args.storage),
+        Orchestrator(args.url, args.token), storage_of(args),
         concurrency=args.concurrency, once=args.once, idle_max=args.idle_max,
         heartbeat_seconds=args.heartbeat_seconds, stop=stop,
     )
-    log.info("worker started: %s, storage %s, concurrency %d", args.url, args.storage, args.concurrency)
+    log.info("worker started: %s, storage %s%s, concurrency %d", args.url, args.storage,
+             f" over {args.shared_storage}" if args.shared_storage else "", args.concurrency)
     code = worker.run()
     log.info("worker stopped")
     return code
