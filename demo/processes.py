@@ -8,8 +8,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -104,18 +105,38 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout
     raise CommandError(f"the Orchestrator server did not answer within {timeout:.0f}s:\n{_tail(log)}")
 
 
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One `python -m compute` process: a site's worker reads its site's own directory over
+    the shared one and logs every object it reads."""
+
+    name: str
+    token: str
+    storage: Path
+    shared_storage: Path | None = None
+    read_log: Path | None = None
+
+    def argv(self, url: str) -> list[str]:
+        args = [sys.executable, "-m", "compute", "--url", url, "--token", self.token,
+                "--storage", str(self.storage), "--idle-max", "0.5"]
+        if self.shared_storage is not None:
+            args += ["--shared-storage", str(self.shared_storage)]
+        if self.read_log is not None:
+            args += ["--read-log", str(self.read_log)]
+        return args
+
+
 @contextmanager
-def compute_workers(count: int, *, url: str, token: str, storage: Path, logs: Path) -> Iterator[list[Path]]:
-    """`count` processes of `python -m compute`; stopped with SIGTERM, as a deployment would."""
-    paths = [logs / f"worker-{i}.log" for i in range(1, count + 1)]
+def compute_workers(specs: Sequence[WorkerSpec], *, url: str, logs: Path) -> Iterator[list[Path]]:
+    """One process per spec, logging to `logs/worker-<name>.log`; stopped with SIGTERM, as a
+    deployment would."""
+    paths = [logs / f"worker-{spec.name}.log" for spec in specs]
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        for path in paths:
+        for spec, path in zip(specs, paths, strict=True):
             with path.open("wb") as out:
                 processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "compute", "--url", url, "--token", token,
-                     "--storage", str(storage), "--idle-max", "0.5"],
-                    cwd=settings.BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
+                    spec.argv(url), cwd=settings.BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
                 ))
         yield paths
     finally:

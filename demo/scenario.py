@@ -1,4 +1,10 @@
-"""The demo, step by step, through the v1 HTTP API like any client and worker."""
+"""The demo, step by step, through the v1 HTTP API like any client and worker.
+
+Two hospitals, two sites: each has a client that registers its own training files and a
+compute worker that reads only its own directory (plus the shared Storage of workflows,
+algos, test data and models). A researcher without a site registers the problem and its
+algos. After the run, `demo.site_check` verifies that no worker opened the other site's files.
+"""
 
 import contextlib
 import csv
@@ -18,9 +24,10 @@ from accounts.services import client_create
 from compute.api import Orchestrator
 from compute.storage import DirectoryStorage
 from demo.dataset import DemoFiles, write_demo_files
-from demo.processes import compute_workers, orchestrator_server
+from demo.processes import WorkerSpec, compute_workers, orchestrator_server
+from demo.site_check import Hospital, check_sites
 
-WORKERS = 2
+HOSPITALS = ("hospital-a", "hospital-b")
 FINISHED = ("done", "failed")
 
 
@@ -33,7 +40,8 @@ class Demo:
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
-        self.storage = DirectoryStorage(self.directory / "storage")
+        self.storage = self.directory / "storage"
+        self.shared = DirectoryStorage(self.storage / "shared")
         self.logs = self.directory / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
@@ -47,44 +55,73 @@ class Demo:
                 url = stack.enter_context(orchestrator_server(self.logs / "server.log"))
                 self.step(f"Orchestrator started at {url} (log: {self.logs / 'server.log'})")
             suffix = uuid.uuid4().hex[:8]
-            _, client_token = client_create(name=f"demo-client-{suffix}", role=Role.CLIENT)
-            _, compute_token = client_create(name=f"demo-compute-{suffix}", role=Role.COMPUTE)
-            self.step(f"accounts demo-client-{suffix} (client) and demo-compute-{suffix} (compute)")
+            _, researcher_token = client_create(name=f"demo-researcher-{suffix}", role=Role.CLIENT)
+            # Site names are unique: a new pair per run, so an earlier run's tasks stay apart.
+            hospitals = [self.hospital(label, suffix, url) for label in HOSPITALS]
+            self.step(f"accounts: demo-researcher-{suffix} (client, no site); for each of the sites "
+                      f"{', '.join(h.site for h in hospitals)}, a client and a compute worker")
             # Started first: they load scikit-learn while the data are written and registered.
             workers = stack.enter_context(compute_workers(
-                WORKERS, url=url, token=compute_token, storage=self.storage.root, logs=self.logs))
-            self.step(f"{WORKERS} compute workers started (logs: {', '.join(map(str, workers))})")
-            client = Orchestrator(url, client_token)
-            files = write_demo_files(self.storage)
-            self.step(f"breast cancer data set written to {self.storage.root}: {len(files.train)} "
-                      f"training files, {len(files.test)} secret test files, 1 file to predict")
-            problem = self.register(client, files)
-            self.wait_for_learnuplets(client, problem)
-            half = len(files.train) // 2
-            created = client.post("data/", {"uuid": [str(d) for d in files.train[half:]],
-                                            "problems": [problem]})["new_learnuplets"]
-            self.step(f"second upload: {len(files.train) - half} training files, {created} new learnuplets")
-            self.wait_for_learnuplets(client, problem)
-            self.show_results(client, problem)
-            self.predict(client, problem, files)
+                [WorkerSpec(h.label, h.compute_token, h.storage.root, self.shared.root, h.read_log)
+                 for h in hospitals], url=url, logs=self.logs))
+            self.step(f"{len(workers)} compute workers started, one per hospital, each reading its own "
+                      f"directory, then {self.shared.root} (logs: {', '.join(map(str, workers))})")
+            files = write_demo_files(self.shared, [h.storage for h in hospitals])
+            for hospital, own in zip(hospitals, files.train, strict=True):
+                hospital.train = own
+            hospitals[-1].to_predict = files.to_predict
+            self.step(f"breast cancer data set written: {len(files.train[0])} training files in each "
+                      f"hospital's directory ({', '.join(str(h.storage.root) for h in hospitals)}), "
+                      f"{len(files.test)} secret test files, the workflow and algos in {self.shared.root}, "
+                      f"1 file to predict at {hospitals[-1].label}")
+            researcher = Orchestrator(url, researcher_token)
+            problem = self.register(researcher, files)
+            # Two rounds of uploads, each hospital its half: every chain crosses sites.
+            for round_ in (0, 1):
+                for hospital in hospitals:
+                    self.upload(hospital, problem, round_)
+                self.wait_for_learnuplets(researcher, problem)
+            self.show_results(researcher, problem)
+            self.show_chain(researcher, problem, files, hospitals)
+            preduplet = self.predict(hospitals[-1], problem, files, hospitals)
+        # The workers have stopped: their read logs are whole.
+        check_sites(problem=uuid.UUID(problem), preduplet=uuid.UUID(preduplet), hospitals=hospitals,
+                    shared=self.shared.root, test=files.test, step=self.step, say=self.say)
         elapsed = time.monotonic() - self.started
         self.step(f"demo finished in {elapsed:.1f}s; files in {self.directory}")
         return elapsed
+
+    def hospital(self, label: str, suffix: str, url: str) -> Hospital:
+        site = f"{label}-{suffix}"
+        client, client_token = client_create(name=f"demo-{label}-client-{suffix}", role=Role.CLIENT, site=site)
+        _, compute_token = client_create(name=f"demo-{label}-compute-{suffix}", role=Role.COMPUTE, site=site)
+        assert client.site_id is not None  # client_create created the site
+        return Hospital(
+            label=label, site=site, site_uuid=client.site_id, client=Orchestrator(url, client_token),
+            compute_token=compute_token, storage=DirectoryStorage(self.storage / label),
+            read_log=self.logs / f"reads-{label}.log",
+        )
 
     def register(self, client: Orchestrator, files: DemoFiles) -> str:
         problem: str = client.post("problems/", {
             "workflow": str(files.workflow), "test_dataset": [str(t) for t in files.test],
             "size_train_dataset": 1,
         })["uuid"]
-        self.step(f"problem {problem}: accuracy on {len(files.test)} secret test files")
+        self.step(f"the researcher registers problem {problem}: accuracy on {len(files.test)} secret test files")
         for name, algo in files.algos:
             client.post("algos/", {"uuid": str(algo), "problem": problem, "name": name})
             self.step(f"algo {algo}: {name}")
-        half = len(files.train) // 2
-        created = client.post("data/", {"uuid": [str(d) for d in files.train[:half]],
-                                        "problems": [problem]})["new_learnuplets"]
-        self.step(f"first upload: {half} training files, {created} learnuplets")
         return problem
+
+    def upload(self, hospital: Hospital, problem: str, round_: int) -> None:
+        half = len(hospital.train) // 2
+        own = hospital.train[:half] if round_ == 0 else hospital.train[half:]
+        answer = hospital.client.post("data/", {"uuid": [str(d) for d in own], "problems": [problem]})
+        sites = {record["site"] for record in answer["data"]}
+        if sites != {str(hospital.site_uuid)}:
+            raise CommandError(f"{hospital.label}'s data were registered at {sites}, not at its site")
+        self.step(f"{hospital.label} registers {len(own)} training files (site {hospital.site}): "
+                  f"{answer['new_learnuplets']} new learnuplets")
 
     def learnuplets(self, client: Orchestrator, problem: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = client.get("learnuplets/", problem=problem, page_size=1000)["results"]
@@ -124,21 +161,52 @@ class Demo:
         for row in board:
             self.say(f"      {row['name']:<26} {' '.join(curves.get(row['algo'], []))}")
 
-    def predict(self, client: Orchestrator, problem: str, files: DemoFiles) -> None:
-        preduplet = client.post("preduplets/", {"problem": problem, "data": str(files.to_predict)})
-        self.step(f"prediction {preduplet['uuid']} requested on {files.to_predict} "
-                  f"with the best model {preduplet['model']}")
+    def show_chain(self, client: Orchestrator, problem: str, files: DemoFiles, hospitals: list[Hospital]) -> None:
+        """One algo's chain rank by rank: where each rank ran and where its start model was trained."""
+        name, algo = files.algos[0]
+        label = {str(h.site_uuid): h.label for h in hospitals}
+        chain = sorted((lu for lu in self.learnuplets(client, problem) if lu["algo"] == str(algo)),
+                       key=lambda lu: lu["rank"])
+        trained = {lu["model_end"]: lu for lu in chain}
+        self.step(f"the chain of {name}, rank by rank (each starts from the best model so far):")
+        crossing = None
+        for lu in chain:
+            site = label.get(lu["site"], "platform")
+            perf = f"{lu['perf']:.3f}" if lu["perf"] is not None else lu["status"]
+            start = trained.get(lu["model_start"])
+            if start is None:
+                origin = "the algo itself"
+            else:
+                origin = f"rank {start['rank']}'s model, trained at {label.get(start['site'], 'platform')}"
+                if start["site"] != lu["site"]:
+                    origin += "  <- from the other site"
+                    crossing = crossing or (lu, start)
+            self.say(f"      rank {lu['rank']}  at {site:<10}  perf {perf:<6}  from {origin}")
+        if crossing is None:
+            raise CommandError(f"the chain of {name} never crossed sites")
+        lu, start = crossing
+        self.step(f"the chain crosses sites: rank {lu['rank']} at {label[lu['site']]} started from the model "
+                  f"of rank {start['rank']}, trained at {label[start['site']]} (models travel, training data do not)")
+
+    def predict(self, hospital: Hospital, problem: str, files: DemoFiles, hospitals: list[Hospital]) -> str:
+        # Not registered as data: the file to predict counts as the requesting client's site.
+        preduplet = hospital.client.post("preduplets/", {"problem": problem, "data": str(files.to_predict)})
+        label = {str(h.site_uuid): h.label for h in hospitals}
+        self.step(f"{hospital.label} requests prediction {preduplet['uuid']} on its file {files.to_predict} "
+                  f"with the best model {preduplet['model']}: it runs at {label.get(preduplet['site'], 'platform')}")
         deadline = time.monotonic() + self.timeout
         while preduplet["status"] not in FINISHED:
             if time.monotonic() > deadline:
                 raise CommandError(f"the prediction did not finish in {self.timeout:.0f}s")
             time.sleep(0.25)
-            preduplet = client.get(f"preduplets/{preduplet['uuid']}/")
+            preduplet = hospital.client.get(f"preduplets/{preduplet['uuid']}/")
         if preduplet["status"] == "failed":
             raise CommandError(f"the prediction failed: {preduplet['last_error']}")
         (result,) = preduplet["prediction_storage_uuid"]
         predicted = [int(r["prediction"]) for r in csv.DictReader(io.StringIO(
-            self.storage.read(uuid.UUID(result)).decode()))]
+            self.shared.read(uuid.UUID(result)).decode()))]
         right = sum(p == t for p, t in zip(predicted, files.truth, strict=True))
-        self.step(f"predictions written to {self.storage.locate(uuid.UUID(result))}: "
+        self.step(f"predictions written to {self.shared.locate(uuid.UUID(result))}: "
                   f"{right}/{len(predicted)} right against labels only the demo knew")
+        found: str = preduplet["uuid"]
+        return found

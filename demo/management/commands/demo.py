@@ -11,9 +11,12 @@ from demo.scenario import Demo
 
 class Command(BaseCommand):
     help = (
-        "Run the whole platform once on a real data set: accounts, a problem with secret test "
-        "data, three algos, two uploads of training data, two compute workers, the leaderboard "
-        "and a prediction. Starts its own Orchestrator on the current database unless --url is given."
+        "Run the whole platform once on a real data set, at two sites: two hospitals, each with "
+        "a client registering its own training files and a compute worker that reads only its own "
+        "directory and the shared one; a problem with secret test data and three algos, two rounds "
+        "of uploads, the leaderboard, a chain that crosses sites, a prediction, then a check that "
+        "no worker opened the other site's files. Starts its own Orchestrator on the current "
+        "database unless --url is given."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -24,7 +27,8 @@ class Command(BaseCommand):
                             help="longest wait for the training, in seconds (default 100)")
 
     def handle(self, *args: Any, url: str | None, dir: Path | None, timeout: float, **options: Any) -> None:
-        directory = dir or Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))
+        # Absolute: the workers run from the checkout's root, and the site check compares paths.
+        directory = (dir or Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))).resolve()
         if directory.exists() and any((directory / "storage").glob("*")):
             raise CommandError(f"{directory / 'storage'} is not empty: give a new --dir")
         try:
