@@ -263,3 +263,50 @@ def recent_failures(model: type[QueueTask], *, since: timedelta, limit: int = 10
         .order_by("-n", "last_error")[:limit]
     )
     return [FailureGroup(error=r["last_error"], count=r["n"], example=uuid.UUID(r["example"])) for r in rows]
+
+
+# A task without a site is the platform's: its name where operators read sites.
+PLATFORM_NAME = "platform"
+
+
+@dataclass(frozen=True)
+class SiteCounts:
+    """A site's tasks (`site` None: the platform's) of one kind."""
+
+    site: uuid.UUID | None
+    name: str | None
+    counts: dict[str, int]  # by status, every status
+    oldest_todo: datetime | None  # when the site's oldest todo task was queued
+    expired: int  # pending, lease run out, not swept yet
+
+    @property
+    def label(self) -> str:
+        """The site's name, PLATFORM_NAME for none; a site that is itself named so is told
+        apart by its UUID, so that no two sites share a label."""
+        if self.name is None:
+            return PLATFORM_NAME
+        return f"{self.name} ({self.site})" if self.name == PLATFORM_NAME else self.name
+
+
+def counts_by_site(model: type[QueueTask]) -> list[SiteCounts]:
+    """Per site with tasks: counts by status, the oldest todo, the expired leases. One query
+    (one scan, as counts_by_status), sites by name and the platform last."""
+    rows = (
+        model._default_manager.order_by().values("site_id", "site__name", "status")
+        .annotate(n=Count("pk"), oldest=Min("queued_at", filter=Q(status=Status.TODO)),
+                  expired=Count("pk", filter=Q(status=Status.PENDING, lease_expires_at__lt=Now())))
+    )
+    counts: dict[uuid.UUID | None, dict[str, int]] = {}
+    names: dict[uuid.UUID | None, str | None] = {}
+    oldest: dict[uuid.UUID | None, datetime] = {}
+    expired: dict[uuid.UUID | None, int] = {}
+    for row in rows:
+        key = row["site_id"]
+        counts.setdefault(key, dict.fromkeys(Status.values, 0))[row["status"]] = row["n"]
+        names[key] = row["site__name"]
+        if row["oldest"] is not None:  # the todo row's
+            oldest[key] = row["oldest"]
+        expired[key] = expired.get(key, 0) + row["expired"]
+    sites = [SiteCounts(site=key, name=names[key], counts=by_status, oldest_todo=oldest.get(key),
+                        expired=expired[key]) for key, by_status in counts.items()]
+    return sorted(sites, key=lambda s: (s.site is None, s.name or "", str(s.site)))

@@ -34,9 +34,18 @@ def _cut(name: str) -> str:
     return name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 3] + "..."
 
 
+def _has_sites(facts: dict[str, Any]) -> bool:
+    return any(row["site"] is not None for row in facts["by_site"])
+
+
+def _site_label(row: dict[str, Any], prefix: str = "site ") -> str:
+    """'site hospital-a', or 'platform (no site)' for the tasks without a site."""
+    return "platform (no site)" if row["site"] is None else f"{prefix}{_cut(row['site_name'])}"
+
+
 class Command(BaseCommand):
     help = (
-        "The queue on one screen: counts by status per problem and algo, the oldest todo task, "
+        "The queue on one screen: counts by status per site, problem and algo, the oldest todo task, "
         "leases expired or expiring, and the last hour's failures with their errors."
     )
 
@@ -62,6 +71,13 @@ class Command(BaseCommand):
             expired, expiring = operations.lease_counts(model, within=expiring_within)
             kinds[model.kind] = {
                 "totals": operations.counts_by_status(model),
+                "by_site": [
+                    {"site": site.site, "site_name": site.name, **site.counts,
+                     "oldest_todo_age_seconds": None if site.oldest_todo is None
+                     else (now - site.oldest_todo).total_seconds(),
+                     "leases_expired": site.expired}
+                    for site in operations.counts_by_site(model)
+                ],
                 "by_problem": operations.counts_by_problem(model, per_algo=model is Learnuplet),
                 "oldest_todo": None if oldest is None else {
                     "task": oldest.task, "queued_at": oldest.queued_at,
@@ -86,6 +102,9 @@ class Command(BaseCommand):
         tables: list[list[tuple[str, dict[str, Any] | None]]] = []
         for kind, facts in status["kinds"].items():
             lines: list[tuple[str, dict[str, Any] | None]] = [(f"{kind}s", None), ("  all", facts["totals"])]
+            # Without sites anywhere, the platform's row would repeat "all": left out.
+            if _has_sites(facts):
+                lines += [(f"  {_site_label(row)}", row) for row in facts["by_site"]]
             problem = None
             for row in facts["by_problem"]:
                 if row["algo"] is None:
@@ -112,6 +131,10 @@ class Command(BaseCommand):
                 + (f"{_age(oldest['age_seconds'] or 0)} ago ({oldest['task']})" if oldest else "none")
                 + f"; leases expired {leases['expired']}, expiring within "
                   f"{_age(leases['expiring_within_seconds'])} {leases['expiring']}")
+            if _has_sites(facts):
+                waiting = [f"{_site_label(row, prefix='')} {_age(row['oldest_todo_age_seconds'])}"
+                           for row in facts["by_site"] if row["oldest_todo_age_seconds"] is not None]
+                out(f"{kind}s: oldest todo by site: " + (", ".join(waiting) or "none"))
         for kind, facts in status["kinds"].items():
             failures = facts["failures_last_hour"]
             out(f"{kind}s failed in the last hour: {failures['count']}")
