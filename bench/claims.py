@@ -8,7 +8,14 @@ until the claim answers 204. Baseline in the same run, on the same freshly seede
 the same claim (UPDATE ... WHERE uuid = (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1)) and
 completion as raw SQL from `--workers` psycopg connections, one per process.
 
-    .venv/bin/python bench/claims.py [--tasks 20000 --workers 16 --server-workers 2 --threads 8]
+`--sites N` (issue 15): the workers are members of N sites (round-robin, created through
+`client_create(site=...)`), and each task belongs to the site of one worker, in turn, so
+every worker has as many tasks of its own site as the others. Afterwards the database is
+checked for claims across sites: no task of a site may end with, or have a claim event
+naming, a worker of another site. The raw SQL baseline claims by site as tasks.queue does
+(the claim index leads with coalesce(site_id, nil)).
+
+    .venv/bin/python bench/claims.py [--tasks 20000 --workers 16 --server-workers 2 --threads 8] [--sites 10]
 """
 
 from __future__ import annotations
@@ -28,17 +35,19 @@ CLAIM = f"{harness.API}/learnuplets/claim/"
 RESULT = f"{harness.API}/learnuplets/{{}}/result/"
 
 # The claim and completion tasks/queue.py performs, without its events and chain release:
-# what PostgreSQL itself can do.
+# what PostgreSQL itself can do. {site} and {order} follow the schema benchmarked (see
+# sql_claim), so that the baseline scans the claim index as the real claim does.
 SQL_CLAIM = """
 UPDATE learning_learnuplet
 SET status = 'pending', worker = %(worker)s, attempt = attempt + 1, claimed_at = now(),
     heartbeat_at = now(), lease_expires_at = now() + interval '120 seconds'
 WHERE uuid = (
-    SELECT uuid FROM learning_learnuplet WHERE status = 'todo'
-    ORDER BY queued_at, uuid LIMIT 1 FOR UPDATE SKIP LOCKED
+    SELECT uuid FROM learning_learnuplet WHERE status = 'todo'{site}
+    ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED
 )
 RETURNING uuid, attempt
 """
+NIL = "00000000-0000-0000-0000-000000000000"  # tasks.models.PLATFORM: the claim index's key of no site
 SQL_DONE = """
 UPDATE learning_learnuplet
 SET status = 'done', perf = 0.5, train_perf = '{}', test_perf = '{}', training_done = now(),
@@ -105,7 +114,16 @@ def floor_worker(port: int, requests: int, start: Any, out: Any) -> None:
     out.put(run)
 
 
-def sql_worker(dsn: str, worker: str, start: Any, out: Any) -> None:
+def sql_claim(columns: set[str]) -> str:
+    """The baseline's claim for the schema benchmarked: before sites (36ab635) the claim
+    index is (queued_at, uuid) WHERE todo; since, it leads with coalesce(site_id, nil), and
+    a later schema also orders by priority."""
+    site = " AND coalesce(site_id, %(site)s::uuid) = %(site)s::uuid" if "site_id" in columns else ""
+    order = "priority DESC, queued_at, uuid" if "priority" in columns else "queued_at, uuid"
+    return SQL_CLAIM.format(site=site, order=order)
+
+
+def sql_worker(dsn: str, worker: str, claim_sql: str, site: str, start: Any, out: Any) -> None:
     import psycopg
 
     run = WorkerRun(worker)
@@ -114,7 +132,8 @@ def sql_worker(dsn: str, worker: str, start: Any, out: Any) -> None:
         cpu = time.process_time()
         while True:
             t0 = time.perf_counter()
-            row = conn.execute(SQL_CLAIM, {"worker": worker}).fetchone()
+            # A worker's own site only: every task of the run belongs to some worker's site.
+            row = conn.execute(claim_sql, {"worker": worker, "site": site}).fetchone()
             t1 = time.perf_counter()
             if row is None:
                 break
@@ -172,27 +191,35 @@ def race(target: Any, args_of: list[tuple[Any, ...]], probes: dict[str, Any] | N
     return Race(max(r.finished_at for r in runs) - began, runs, machine_cpu, measured)
 
 
-def seed(url: str, *, problem: uuid.UUID, tasks: int, algos: int) -> None:
-    """`tasks` todo learnuplets over the problem's algos, oldest first by rank, then vacuum."""
+def seed(url: str, *, problem: uuid.UUID, tasks: int, algos: int, sites: list[str | None]) -> None:
+    """`tasks` todo learnuplets over the problem's algos, oldest first by rank, then vacuum.
+
+    `sites`: the site of each worker (None: none). Task i belongs to the site of worker
+    i mod len(sites): each site has tasks in proportion to its workers, so no worker runs
+    out of its own site's tasks long before the others.
+    """
     import psycopg
 
+    with_sites = any(site is not None for site in sites)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE learning_learnuplet, tasks_taskevent")
         conn.execute(
-            """
+            f"""
             INSERT INTO learning_learnuplet
                 (uuid, problem_id, workflow, train_data, test_data, algo_id, rank, model_start, model_end,
-                 status, attempt, queued_at, last_error, test_perf, train_perf, training_creation)
+                 status, attempt, queued_at, last_error, test_perf, train_perf, training_creation
+                 {", site_id" if with_sites else ""})
             SELECT gen_random_uuid(), p.uuid, p.workflow,
                    ARRAY(SELECT gen_random_uuid() FROM generate_series(1, p.size_train_dataset + i * 0)),
                    p.test_dataset, a.ids[1 + i %% %(algos)s], i / %(algos)s, gen_random_uuid(), gen_random_uuid(),
-                   'todo', 0, now() + i * interval '1 microsecond', '', '{}', '{}', now()
+                   'todo', 0, now() + i * interval '1 microsecond', '', '{{}}', '{{}}', now()
+                   {", (%(sites)s::uuid[])[1 + i %% %(workers)s]" if with_sites else ""}
             FROM problems_problem p,
                  (SELECT array_agg(uuid ORDER BY uuid) AS ids FROM problems_algo WHERE problem_id = %(problem)s) a,
                  generate_series(0, %(tasks)s - 1) i
             WHERE p.uuid = %(problem)s
             """,
-            {"problem": problem, "tasks": tasks, "algos": algos},
+            {"problem": problem, "tasks": tasks, "algos": algos, "sites": sites, "workers": len(sites)},
         )
         conn.execute(
             """
@@ -203,8 +230,9 @@ def seed(url: str, *, problem: uuid.UUID, tasks: int, algos: int) -> None:
         conn.execute("VACUUM ANALYZE learning_learnuplet, tasks_taskevent")
 
 
-def check(url: str, runs: list[WorkerRun], *, tasks: int, events: bool) -> dict[str, int]:
-    """Duplicates and losses, from the clients' records and from the database."""
+def check(url: str, runs: list[WorkerRun], *, tasks: int, events: bool, sites: bool = False) -> dict[str, int]:
+    """Duplicates, losses and (`sites`) claims across sites, from the clients' records and
+    from the database."""
     import psycopg
 
     claims = Counter(task for r in runs for task, *_ in r.cycles)
@@ -220,6 +248,21 @@ def check(url: str, runs: list[WorkerRun], *, tasks: int, events: bool) -> dict[
             ).fetchall()
             found["duplicates_db"] = sum(n - 1 for n in Counter(t for t, _ in pending).values() if n > 1)
             found["worker_mismatch_db"] = sum(1 for t, w in pending if claimed_by.get(str(t)) != str(w))
+        if sites:
+            # A task of a site held, or ever claimed, by a worker that is not of that site
+            # (a worker no client owns counts as of no site).
+            [(held,)] = conn.execute(
+                """SELECT count(*) FROM learning_learnuplet l LEFT JOIN accounts_apiclient c ON c.worker = l.worker
+                   WHERE l.site_id IS NOT NULL AND c.site_id IS DISTINCT FROM l.site_id"""
+            ).fetchall()
+            [(claimed,)] = conn.execute(
+                """SELECT count(*) FROM tasks_taskevent e JOIN learning_learnuplet l ON l.uuid = e.task
+                   LEFT JOIN accounts_apiclient c ON c.worker = e.worker
+                   WHERE e.kind = 'learnuplet' AND e.to_status = 'pending'
+                     AND l.site_id IS NOT NULL AND c.site_id IS DISTINCT FROM l.site_id"""
+            ).fetchall() if events else [(0,)]
+            [(of_sites,)] = conn.execute("SELECT count(*) FROM learning_learnuplet WHERE site_id IS NOT NULL").fetchall()
+            found.update(other_site_db=held, other_site_events_db=claimed, site_tasks_db=of_sites)
     return {
         "duplicates_client": sum(n - 1 for n in claims.values() if n > 1),
         **found,
@@ -251,6 +294,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="gunicorn threads per worker (default: gunicorn.conf.py's)")
     parser.add_argument("--worker-class", choices=["gthread", "sync"],
                         help="gunicorn worker class (sync: no keep-alive, one request per process)")
+    parser.add_argument("--sites", type=int, default=0,
+                        help="spread the workers, and the tasks with them, over N sites (issue 15)")
     args = parser.parse_args()
     if args.quick:
         args.tasks, args.workers, args.algos = 200, 4, 20
@@ -267,14 +312,27 @@ def run(args: argparse.Namespace, url: str) -> None:
         workflow=uuid.uuid4(), test_dataset=[uuid.uuid4() for _ in range(10)], size_train_dataset=10
     )
     Algo.objects.bulk_create([Algo(problem=problem, name=f"algo-{i}") for i in range(args.algos)])
-    clients = [client_create(name=f"bench-worker-{i}", role="compute") for i in range(args.workers)]
+    if args.sites:
+        # Through the service createclient uses: the site is created on first use.
+        clients = [client_create(name=f"bench-worker-{i}", role="compute", site=f"bench-site-{i % args.sites}")
+                   for i in range(args.workers)]
+    else:  # the same call as before sites, so that the script runs on a tree without them
+        clients = [client_create(name=f"bench-worker-{i}", role="compute") for i in range(args.workers)]
+    # Read only with --sites: before sites (36ab635) a client has no site_id.
+    sites: list[str | None] = [str(c.site_id) if args.sites else None for c, _ in clients]
+    import psycopg
 
-    seed(url, problem=problem.pk, tasks=args.tasks, algos=args.algos)
-    sql_race = race(sql_worker, [(url, str(c.worker)) for c, _ in clients])
-    sql_checks = check(url, sql_race.runs, tasks=args.tasks, events=False)
+    with psycopg.connect(url) as conn:
+        columns = {name for (name,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'learning_learnuplet'")}
+    claim_sql = sql_claim(columns)
+
+    seed(url, problem=problem.pk, tasks=args.tasks, algos=args.algos, sites=sites)
+    sql_race = race(sql_worker, [(url, str(c.worker), claim_sql, site or NIL) for (c, _), site in zip(clients, sites)])
+    sql_checks = check(url, sql_race.runs, tasks=args.tasks, events=False, sites=bool(args.sites))
     sql_rate, _, sql_line = summary("baseline raw SQL", sql_race)
 
-    seed(url, problem=problem.pk, tasks=args.tasks, algos=args.algos)
+    seed(url, problem=problem.pk, tasks=args.tasks, algos=args.algos, sites=sites)
     server = harness.Server(url, workers=args.server_workers, threads=args.threads,
                             worker_class=args.worker_class)
     with server:
@@ -286,7 +344,7 @@ def run(args: argparse.Namespace, url: str) -> None:
         floor_requests = max(20, args.tasks // 10 // args.workers)
         floor_race = race(floor_worker, [(server.port, floor_requests)] * args.workers)
     floor_rate = floor_race.cycles / floor_race.seconds
-    checks = check(url, http_race.runs, tasks=args.tasks, events=True)
+    checks = check(url, http_race.runs, tasks=args.tasks, events=True, sites=bool(args.sites))
     rate, claims, http_line = summary("HTTP", http_race)
     errors = sum((r.errors for r in http_race.runs), Counter())
     claim_queries = Counter(server.queries(f"POST {CLAIM}"))
@@ -295,6 +353,10 @@ def run(args: argparse.Namespace, url: str) -> None:
     print(harness.machine(url))
     print(f"claims: {args.tasks} todo learnuplets over {args.algos} algos; {args.workers} worker processes "
           f"claim then report done over HTTP until empty; server: {server.description}")
+    if args.sites:
+        print(f"sites: {args.sites}, the workers round-robin over them ({Counter(sites).most_common(1)[0][1]} at most "
+              f"per site), {checks['site_tasks_db']} of the {args.tasks} tasks of a site, each of a worker's site "
+              f"in turn")
     print(f"queries per claim: {dict(claim_queries)}; per result: {dict(result_queries)} (queries: requests)")
     for label, key in (("claim", f"POST {CLAIM}"), ("result", "POST /api/v1/learnuplets/{uuid}/result/"),
                        ("GET /healthz", "GET /healthz")):
@@ -307,6 +369,10 @@ def run(args: argparse.Namespace, url: str) -> None:
           f"tasks_taskevent ({checks['worker_mismatch_db']} claim events naming another worker); "
           f"lost: {checks['lost']}")
     print(f"baseline duplicates: {sql_checks['duplicates_client']}; lost: {sql_checks['lost']}")
+    if args.sites:
+        print(f"HTTP claimed by a worker of another site: {checks['other_site_db']} tasks held, "
+              f"{checks['other_site_events_db']} claim events in tasks_taskevent; "
+              f"baseline: {sql_checks['other_site_db']} tasks held")
     print(f"server floor: GET /healthz from {args.workers} processes: {floor_rate:,.0f} requests/s "
           f"(a cycle is 2 requests: at most {floor_rate / 2:,.0f} cycles/s if claim and result cost nothing)")
     print(f"baseline {sql_race.cpu_line()}")
@@ -316,7 +382,9 @@ def run(args: argparse.Namespace, url: str) -> None:
     p99 = harness.percentile(claims, 99)
     print(f"targets: >= 400 cycles/s ({'met' if rate >= 400 else 'MISSED'}), p99 claim < 30 ms "
           f"({'met' if p99 < 0.030 else 'MISSED'}), 0 duplicates and 0 lost "
-          f"({'met' if not (checks['duplicates_client'] or checks['duplicates_db'] or checks['lost']) else 'MISSED'})")
+          f"({'met' if not (checks['duplicates_client'] or checks['duplicates_db'] or checks['lost']) else 'MISSED'})"
+          + (f", 0 claimed across sites ({'met' if not (checks['other_site_db'] or checks['other_site_events_db']) else 'MISSED'})"
+             if args.sites else ""))
     print(f"ratio to baseline: {rate:,.0f} / {sql_rate:,.0f} cycles/s = {rate / sql_rate:.3f} "
           f"(raw SQL is {sql_rate / rate:.1f}x faster)")
 

@@ -6,7 +6,17 @@ RSS is the one process that served it). Baseline in the same run: PostgreSQL COP
 through psycopg, of the very rows the request wrote into copies of their tables (same
 columns, defaults, checks and indexes; no foreign keys).
 
-    .venv/bin/python bench/generation.py [--data 10000 --algos 20 --batch 10] [--profile]
+Then the other way round, generation by algo registration: `--data` data registered first
+(through the services, in uploads of 200, each of the next of `--sites` sites in
+turn; platform data without `--sites`) for a problem without algos, then `--algos` requests POST
+algos/, each generating one chain over all of them: with sites, mini-batches per site
+(issue 15). Its figures are each request's queries and the time of all of them.
+
+`--sites N` (issue 15): the uploader is a member of a site (one registration carries one
+site), and the data of the algo registrations belong to N sites. Without it the same
+requests run as before sites, so the script also runs on a tree without them.
+
+    .venv/bin/python bench/generation.py [--data 10000 --algos 20 --batch 10] [--sites 5] [--profile]
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import io
 import pstats
 import time
 import uuid
+from collections import Counter
 
 import harness
 
@@ -38,6 +49,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10, help="size_train_dataset")
     parser.add_argument("--profile", action="store_true",
                         help="also run the same request in-process under cProfile and list its SQL")
+    parser.add_argument("--sites", type=int, default=0,
+                        help="the uploader of a site; the algos' data over N sites (issue 15)")
     args = parser.parse_args()
     if args.quick:
         args.data, args.algos = 200, 4
@@ -57,13 +70,47 @@ def _problem_with_algos(algos: int, batch: int) -> uuid.UUID:
     return problem.pk
 
 
-def run(args: argparse.Namespace, url: str) -> None:
+def _client(name: str, site: str | None) -> str:
+    """A client (role client) of `site`, or of none; its token."""
     from accounts.services import client_create
 
-    _, token = client_create(name="bench-uploader", role="client")
+    # Without a site, the call of a tree before sites (36ab635).
+    _, token = client_create(name=name, role="client", site=site) if site else client_create(name=name, role="client")
+    return token
+
+
+def _data_of_sites(count: int, batch: int, sites: int) -> uuid.UUID:
+    """A problem without algos and `count` data for it, registered in uploads of 200 of
+    `sites` sites in turn (of no site when 0): no learnuplet is generated."""
+    from accounts.models import ApiClient
+    from problems.services import data_register, problem_create
+
+    problem = problem_create(
+        workflow=uuid.uuid4(), test_dataset=[uuid.uuid4() for _ in range(10)], size_train_dataset=batch
+    )
+    members = [_client(f"bench-site-client-{i}", f"bench-site-{i}") for i in range(sites)]
+    site_ids = [site for (site,) in ApiClient.objects.filter(user__username__startswith="bench-site-client-")
+                .order_by("user__username").values_list("site_id")] if members else []
+    # Uploads of 200 (fewer at small sizes, so that every site has data).
+    chunk = max(1, min(200, count // (max(sites, 1) * 5)))
+    for n, start in enumerate(range(0, count, chunk)):
+        uuids = [uuid.uuid4() for _ in range(min(chunk, count - start))]
+        if site_ids:
+            data_register(uuids=uuids, problems=[problem.pk], site=site_ids[n % len(site_ids)])
+        else:
+            data_register(uuids=uuids, problems=[problem.pk])
+    return problem.pk
+
+
+def run(args: argparse.Namespace, url: str) -> None:
+    token = _client("bench-uploader", "bench-site-uploader" if args.sites else None)
     problem = _problem_with_algos(args.algos, args.batch)
     data = [str(uuid.uuid4()) for _ in range(args.data)]
     expected = -(-args.data // args.batch) * args.algos
+    # Algo registrations: data first, over the sites; every site's share cuts into whole
+    # batches at the default sizes, so the learnuplets are as many as without sites.
+    algo_problem = _data_of_sites(args.data, args.batch, args.sites)
+    empty_problem = _problem_with_algos(0, args.batch)
 
     with harness.Server(url, workers=1, threads=1) as server:
         http = harness.Http(server.port, token)
@@ -75,7 +122,22 @@ def run(args: argparse.Namespace, url: str) -> None:
         wall = time.perf_counter() - start
         assert status == 201, (status, str(body)[:500])
         assert body["new_learnuplets"] == expected, (body["new_learnuplets"], expected)
+        # The algos' warm-up: an algo of a problem without data (the serializers, the
+        # algo registration's statements), not counted below.
+        status, _ = http.post(f"{harness.API}/algos/", {"problem": str(empty_problem), "name": "warm-up"})
+        assert status == 201, status
+        algo_walls, algo_new = [], 0
+        for i in range(args.algos):
+            start = time.perf_counter()
+            status, body = http.post(f"{harness.API}/algos/", {"problem": str(algo_problem), "name": f"algo-{i}"})
+            algo_walls.append(time.perf_counter() - start)
+            assert status == 201, (status, str(body)[:500])
+            algo_new += body["new_learnuplets"]
     stats = server.requests["POST /api/v1/data/"]
+    algo_stats = server.requests["POST /api/v1/algos/"]
+    algo_queries = algo_stats["queries"][1:]  # the warm-up's first
+    algo_cpu = algo_stats["cpu"][1:]
+    sites_of_chain = _sites_of_learnuplets(url, algo_problem)
 
     copy_all, copy_learnuplets, rows = copy_baseline(url, problem)
     assert rows["learning_learnuplet"] == expected, rows
@@ -88,8 +150,18 @@ def run(args: argparse.Namespace, url: str) -> None:
           f"size_train_dataset {args.batch}, over HTTP to {server.description}")
     print(f"rows written: {rows['problems_data']} data, {rows['learning_learnuplet']} learnuplets, "
           f"{rows['tasks_taskevent']} task events")
-    print(f"request wall time: {wall:.3f} s (server side {stats['seconds'][0]:.3f} s)")
+    if args.sites:
+        print(f"sites: the uploader is a member of a site; the algos' data belong to {args.sites} sites")
+    print(f"request wall time: {wall:.3f} s (server side {stats['seconds'][0]:.3f} s, "
+          f"CPU of its thread {stats['cpu'][0]:.3f} s)")
     print(f"queries: {stats['queries'][0]}")
+    print(f"algo registrations: {args.algos} x POST {harness.API}/algos/ over {args.data} data of "
+          f"{len(sites_of_chain)} site(s) ({', '.join(map(str, sorted(sites_of_chain.values())))} learnuplets of each), "
+          f"{algo_new} learnuplets in all")
+    print(f"algo registrations: wall time {sum(algo_walls):.3f} s in all, per request median "
+          f"{harness.ms(harness.median(algo_walls))} (min {harness.ms(min(algo_walls))}, "
+          f"max {harness.ms(max(algo_walls))}); CPU of its thread median {harness.ms(harness.median(algo_cpu))}")
+    print(f"algo registrations: queries per request {dict(Counter(algo_queries))} (queries: requests)")
     print(f"learnuplets/s: {expected / wall:,.0f}")
     print(f"server peak RSS: {stats['peak_rss_kb'] / 1024:.0f} MiB "
           f"(+{(stats['peak_rss_kb'] - stats['rss_before_kb']) / 1024:.0f} MiB over its RSS before the request)")
@@ -97,6 +169,26 @@ def run(args: argparse.Namespace, url: str) -> None:
           f"(ratio {wall / copy_learnuplets:.1f}x)")
     print(f"baseline COPY of every row the request wrote: {copy_all:.3f} s")
     print(f"ratio to baseline: {wall / copy_all:.1f}x (target <= 3x)")
+
+
+def _sites_of_learnuplets(url: str, problem: uuid.UUID) -> dict[str, int]:
+    """The problem's learnuplets per site ("platform": none); each batch all of its site."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        columns = {name for (name,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'learning_learnuplet'")}
+        if "site_id" not in columns:  # before sites (36ab635)
+            [(count,)] = conn.execute(
+                "SELECT count(*) FROM learning_learnuplet WHERE problem_id = %s", [problem]).fetchall()
+            return {"platform": count}
+        [(mixed,)] = conn.execute(
+            """SELECT count(*) FROM learning_learnuplet l, unnest(l.train_data) AS t(datum)
+               JOIN problems_data d ON d.uuid = t.datum
+               WHERE l.problem_id = %s AND d.site_id IS DISTINCT FROM l.site_id""", [problem]).fetchall()
+        assert mixed == 0, f"{mixed} train data of another site than their learnuplet's"
+        return {str(site or "platform"): count for site, count in conn.execute(
+            "SELECT site_id, count(*) FROM learning_learnuplet WHERE problem_id = %s GROUP BY 1", [problem])}
 
 
 def copy_baseline(url: str, problem: uuid.UUID) -> tuple[float, float, dict[str, int]]:

@@ -13,9 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_quick(script: str) -> str:
+def run_quick(script: str, *options: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--quick"],
+        [sys.executable, str(ROOT / "bench" / script), "--quick", *options],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -28,6 +28,23 @@ def test_it_runs_the_generation_benchmark() -> None:
     assert "learnuplets/s:" in out
     assert "server peak RSS:" in out
     assert out.strip().splitlines()[-1].startswith("ratio to baseline:")
+
+
+@pytest.mark.slow
+def test_it_runs_the_generation_benchmark_with_sites() -> None:
+    out = run_quick("generation.py", "--sites", "5")
+    # Every site's data in the algos' chains, none mixed (the script checks the batches).
+    assert "over 200 data of 5 site(s)" in out
+    assert out.strip().splitlines()[-1].startswith("ratio to baseline:")
+
+
+@pytest.mark.slow
+def test_it_runs_the_claims_benchmark_with_sites() -> None:
+    out = run_quick("claims.py", "--sites", "3")
+    assert "HTTP duplicates: 0 in client records, 0 in tasks_taskevent" in out
+    assert "lost: 0" in out
+    assert "HTTP claimed by a worker of another site: 0 tasks held, 0 claim events" in out
+    assert "0 claimed across sites (met)" in out
 
 
 @pytest.mark.slow
