@@ -4,6 +4,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from email.message import Message
 from http.client import HTTPException
@@ -15,7 +16,8 @@ KINDS = (LEARNUPLET, PREDUPLET)
 
 
 class Unreachable(Exception):
-    """No answer, or a 5xx: worth retrying later."""
+    """No answer, a 5xx, or the same key's first request still running: worth retrying
+    later, with the same Idempotency-Key."""
 
 
 class LeaseLost(Exception):
@@ -44,8 +46,10 @@ class Orchestrator:
         self.token = token
         self.timeout = timeout
 
-    def request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
-                ) -> Response:
+    def request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+                *, key: str | None = None) -> Response:
+        """One request; `key`, its Idempotency-Key, makes a retry with the same key safe: a
+        request that was applied is answered again instead of applied twice."""
         url = urllib.parse.urljoin(self.base, path)
         if params:
             url += "?" + urllib.parse.urlencode(params)
@@ -54,6 +58,7 @@ class Orchestrator:
             "Authorization": f"Token {self.token}",
             "Accept": "application/json",
             **({"Content-Type": "application/json"} if data is not None else {}),
+            **({"Idempotency-Key": key} if key is not None else {}),
         })
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as answer:
@@ -64,6 +69,9 @@ class Orchestrator:
             raise Unreachable(f"{method} {url}: {exc}") from None
         if status >= 500:
             raise Unreachable(f"{method} {url}: HTTP {status}")
+        if status == 409 and key is not None and headers.get("Retry-After"):
+            # Not a refusal: the first request with this key is still running.
+            raise Unreachable(f"{method} {url}: HTTP 409, still running")
         return Response(status, _decode(content), headers)
 
     def get(self, path: str, **params: Any) -> Any:
@@ -80,18 +88,25 @@ class Orchestrator:
             raise ApiError(answer.status, answer.body, what)
         return answer
 
-    # The worker protocol.
-    def claim(self, kind: str) -> Response | None:
+    # The worker protocol. Each request takes the Idempotency-Key of its logical request:
+    # a retry passes the key of the try it repeats.
+    def claim(self, kind: str, *, key: str | None = None) -> Response | None:
         """Claim the oldest claimable task of `kind`; None when there is none (204)."""
-        answer = self._ok(self.request("POST", f"{kind}s/claim/", {}), f"claim a {kind}")
+        answer = self._ok(self.request("POST", f"{kind}s/claim/", {}, key=key), f"claim a {kind}")
         return None if answer.status == 204 else answer
 
-    def heartbeat(self, kind: str, task: str, attempt: int) -> Response:
-        return self._ok(self.request("POST", f"{kind}s/{task}/heartbeat/", {"attempt": attempt}),
+    def heartbeat(self, kind: str, task: str, attempt: int, *, key: str | None = None) -> Response:
+        return self._ok(self.request("POST", f"{kind}s/{task}/heartbeat/", {"attempt": attempt}, key=key),
                         f"heartbeat {kind} {task}")
 
-    def report(self, kind: str, task: str, result: dict[str, Any]) -> Any:
-        return self.post(f"{kind}s/{task}/result/", result)
+    def report(self, kind: str, task: str, result: dict[str, Any], *, key: str | None = None) -> Any:
+        path = f"{kind}s/{task}/result/"
+        return self._ok(self.request("POST", path, result, key=key), f"POST {path}").body
+
+
+def new_key() -> str:
+    """A fresh Idempotency-Key, for a new logical request."""
+    return str(uuid.uuid4())
 
 
 def _decode(content: bytes) -> Any:

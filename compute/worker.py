@@ -5,6 +5,11 @@ heartbeating. Reports and heartbeats carry the claim's `attempt`, so a worker th
 lease is refused (409) and simply moves on. Outputs are written only after a heartbeat has
 just renewed the lease, so a worker that lost its task never overwrites the `model_end`
 of the worker that now holds it.
+
+Every claim, heartbeat and result carries an Idempotency-Key, and a retry of the same
+request the same key: a claim or result whose answer was lost (a dropped connection, a
+503 after the commit) is answered again on retry instead of leaking the task until its
+lease expires, or being refused as already done.
 """
 
 import logging
@@ -25,6 +30,7 @@ from compute.api import (
     Orchestrator,
     Response,
     Unreachable,
+    new_key,
 )
 from compute.storage import Storage
 
@@ -33,6 +39,7 @@ log = logging.getLogger("compute")
 # A prediction is a short task someone is waiting for; training chains run in the background.
 CLAIM_ORDER = (PREDUPLET, LEARNUPLET)
 REPORT_TRIES = 6
+CONFIRM_TRIES = 3
 ONCE_FAILED_CLAIMS = 5
 
 
@@ -93,7 +100,7 @@ class Lease:
         if self.lost.is_set():
             return False
         try:
-            self.client.heartbeat(self.kind, self.task, self.attempt)
+            self.client.heartbeat(self.kind, self.task, self.attempt, key=new_key())
         except LeaseLost:
             log.warning("%s %s: lease lost (attempt %s); abandoning it", self.kind, self.task, self.attempt)
             self.lost.set()
@@ -104,17 +111,23 @@ class Lease:
         return True
 
     def confirm(self) -> bool:
-        """Renew the lease and be sure of it; before writing outputs."""
-        try:
-            self.client.heartbeat(self.kind, self.task, self.attempt)
-        except LeaseLost:
-            self.lost.set()
-            return False
-        except (Unreachable, ApiError) as exc:
-            log.warning("%s %s: cannot confirm the lease (%s); giving the task back", self.kind,
-                        self.task, exc)
-            return False
-        return True
+        """Renew the lease and be sure of it; before writing outputs. An unreachable
+        Orchestrator is asked again a few times, with the same key."""
+        key, retry = new_key(), Backoff(0.2, 2.0)
+        for tries in range(1, CONFIRM_TRIES + 1):
+            try:
+                self.client.heartbeat(self.kind, self.task, self.attempt, key=key)
+                return True
+            except LeaseLost:
+                self.lost.set()
+                return False
+            except (Unreachable, ApiError) as exc:
+                if isinstance(exc, ApiError) or tries == CONFIRM_TRIES:
+                    log.warning("%s %s: cannot confirm the lease (%s); giving the task back", self.kind,
+                                self.task, exc)
+                    return False
+                time.sleep(retry.next())
+        return False
 
 
 class Worker:
@@ -149,9 +162,10 @@ class Worker:
     def _loop(self) -> None:
         idle = Backoff(0.2, self.idle_max)
         failures = 0
+        unanswered: dict[str, str] = {}
         while not self.stop.is_set():
             try:
-                claimed = self.claim_one()
+                claimed = self.claim_one(unanswered)
             except ApiError as exc:
                 # 401/403: a wrong token or role; polling again will not fix it.
                 log.error("cannot claim: %s", exc)
@@ -177,9 +191,14 @@ class Worker:
             idle.reset()
             self.process(*claimed)
 
-    def claim_one(self) -> tuple[str, Response] | None:
+    def claim_one(self, unanswered: dict[str, str] | None = None) -> tuple[str, Response] | None:
+        """Claim a task of the first kind that has one. `unanswered` keeps, by kind, the key of
+        a claim that got no answer, for its retry: that claim may have been granted."""
+        unanswered = {} if unanswered is None else unanswered
         for kind in CLAIM_ORDER:
-            answer = self.client.claim(kind)
+            key = unanswered.setdefault(kind, new_key())
+            answer = self.client.claim(kind, key=key)
+            del unanswered[kind]
             if answer is not None:
                 return kind, answer
         return None
@@ -237,9 +256,10 @@ class Worker:
     def _report(self, kind: str, key: str, result: dict[str, Any]) -> str:
         status: str = result["status"]
         retry = Backoff(0.5, 10.0)
+        idempotency_key = new_key()
         for _ in range(REPORT_TRIES):
             try:
-                self.client.report(kind, key, result)
+                self.client.report(kind, key, result, key=idempotency_key)
                 if status == "failed":
                     log.warning("%s %s failed: %s", kind, key, result.get("error", ""))
                 return status
@@ -255,5 +275,6 @@ class Worker:
                 # The Orchestrator refused this result (400): record why instead.
                 result = {"attempt": result["attempt"], "status": "failed",
                           "error": f"result refused: {exc.body}"}
+                idempotency_key = new_key()  # another request
         log.error("%s %s: gave up reporting; the lease will lapse", kind, key)
         return "given back"

@@ -124,7 +124,7 @@ class IdempotentMixin(APIView):
         IdempotencyKey.objects.keep(user_pk=user_pk, key=key, request=fingerprint,
                                     status_code=response.status_code, data=data)
         # Last: its row locks are taken with SKIP LOCKED, so it never waits while holding the key.
-        IdempotencyKey.objects.prune(limit=PRUNED_PER_REQUEST)
+        IdempotencyKey.objects.prune_some(PRUNED_PER_REQUEST)
 
     def _answer_exception(self, request: HttpRequest, exc: Exception, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """What dispatch answers for an exception, also when it failed before it began."""
