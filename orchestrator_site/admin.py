@@ -168,10 +168,11 @@ def breakable(text: str, every: int = 12) -> SafeString:
     ))
 
 
-def short_name(name: str, url: str, limit: int = 24) -> SafeString:
-    """A link by a name, cut at `limit` characters (all of it on hover)."""
+def short_name(name: str, url: str, limit: int = 24, every: int = 12) -> SafeString:
+    """A link by a name, cut at `limit` characters (all of it on hover), that may wrap
+    every `every` characters (`breakable`)."""
     shown = name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
-    return format_html('<a href="{}" title="{}">{}</a>', url, name, breakable(shown))
+    return format_html('<a href="{}" title="{}">{}</a>', url, name, breakable(shown, every))
 
 
 def short_name_link(obj_or_model: Model | type[Model], pk: object, name: str, limit: int = 24) -> SafeString:
