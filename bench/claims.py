@@ -296,6 +296,8 @@ def main() -> None:
                         help="gunicorn worker class (sync: no keep-alive, one request per process)")
     parser.add_argument("--sites", type=int, default=0,
                         help="spread the workers, and the tasks with them, over N sites (issue 15)")
+    parser.add_argument("--profile", action="store_true",
+                        help="then count the Python calls and CPU of claim-and-result cycles in-process")
     args = parser.parse_args()
     if args.quick:
         args.tasks, args.workers, args.algos = 200, 4, 20
@@ -385,8 +387,58 @@ def run(args: argparse.Namespace, url: str) -> None:
           f"({'met' if not (checks['duplicates_client'] or checks['duplicates_db'] or checks['lost']) else 'MISSED'})"
           + (f", 0 claimed across sites ({'met' if not (checks['other_site_db'] or checks['other_site_events_db']) else 'MISSED'})"
              if args.sites else ""))
+    if args.profile:
+        print(profile_in_process(url, problem.pk, algos=args.algos, clients=clients, sites=sites))
     print(f"ratio to baseline: {rate:,.0f} / {sql_rate:,.0f} cycles/s = {rate / sql_rate:.3f} "
           f"(raw SQL is {sql_rate / rate:.1f}x faster)")
+
+
+def profile_in_process(url: str, problem: uuid.UUID, *, algos: int, clients: list[Any],
+                       sites: list[str | None], cycles: int = 200) -> str:
+    """Python calls and CPU of one claim-and-result cycle through Django's test client
+    (no HTTP, no gunicorn), by the first worker: figures that do not move with the load
+    of a shared machine, unlike rates."""
+    import cProfile
+    import pstats
+
+    from django.test import Client
+
+    (first, token), site = clients[0], sites[0]
+    # Every task of the first worker's site (or of none): its claims never fall through to
+    # the platform's.
+    seed(url, problem=problem, tasks=cycles + 20, algos=algos, sites=[site])
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+
+    def cycle() -> None:
+        claimed = client.post(CLAIM, {}, content_type="application/json")
+        assert claimed.status_code == 200, claimed.content[:300]
+        task = claimed.json()
+        done = client.post(RESULT.format(task["uuid"]), {"attempt": task["attempt"], "status": "done", "perf": 0.5,
+                                                          "train_perf": {}, "test_perf": {}},
+                           content_type="application/json")
+        assert done.status_code == 200, done.content[:300]
+
+    for _ in range(20):  # warm: compiled statements, prepared ones, serializers
+        cycle()
+    profiler = cProfile.Profile()
+    cpu = time.process_time()
+    profiler.enable()
+    for _ in range(cycles):
+        cycle()
+    profiler.disable()
+    cpu = time.process_time() - cpu
+    calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]  # set by Stats, not in typeshed
+    # Again without the profiler: its overhead would swamp the CPU figure.
+    seed(url, problem=problem, tasks=cycles + 20, algos=algos, sites=[site])
+    for _ in range(20):
+        cycle()
+    bare = time.process_time()
+    for _ in range(cycles):
+        cycle()
+    bare = time.process_time() - bare
+    return (f"in-process ({cycles} cycles by one worker{' of a site' if site else ''}, Django's test client): "
+            f"{calls / cycles:,.0f} Python calls per claim-and-result cycle; CPU of this process "
+            f"{bare / cycles * 1000:.2f} ms per cycle")
 
 
 if __name__ == "__main__":
