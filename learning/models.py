@@ -14,6 +14,7 @@ class Learnuplet(QueueTask):
 
     kind = "learnuplet"
     ended_field = "training_done"
+    event_links = {"problem": "problem_id", "algo": "algo_id"}
     chain = ("algo", "rank")
 
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "learning",
     "predictions",
     "operators",
+    "events",
     "morpheo",
     "metrics",
     "demo",
@@ -127,6 +128,11 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
     env_int("DJANGO_DB_PREPARE_THRESHOLD", 2, minimum=0) or None
 )
+# Waiting claims and the event feed hold one LISTEN connection per server process
+# (tasks/wakeups.py). LISTEN needs a session of its own: behind PgBouncer in transaction
+# mode, point DATABASE_LISTEN_URL at PostgreSQL directly. Unset: the default database.
+_listen_url = env_str("DATABASE_LISTEN_URL")
+ORCHESTRATOR_LISTEN_DATABASE = dj_database_url.parse(_listen_url) if _listen_url else None
 if not DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     raise ImproperlyConfigured("The Orchestrator needs PostgreSQL (ArrayField, SKIP LOCKED).")
 

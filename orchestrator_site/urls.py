@@ -5,6 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from accounts.views import SiteViewSet
+from events.views import EventFeedView
 from learning.views import AlgoCancelView, LearnupletViewSet, ProblemLeaderboardView
 from metrics.views import MetricsView
 from orchestrator_site.health import healthz
@@ -26,6 +27,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include(router.urls)),
     path("problems/<uuid:pk>/leaderboard/", ProblemLeaderboardView.as_view(), name="problem-leaderboard"),
     path("algos/<uuid:pk>/cancel/", AlgoCancelView.as_view(), name="algo-cancel"),
+    path("events/", EventFeedView.as_view(), name="events"),
     # The contract opens the schema and its UI to everyone.
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
     path(

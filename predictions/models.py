@@ -14,6 +14,7 @@ class Preduplet(QueueTask):
 
     kind = "preduplet"
     ended_field = "timestamp_done"
+    event_links = {"problem": "problem_id"}
 
     uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False)
     problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="preduplets")

@@ -1,7 +1,9 @@
 """HTTP actions shared by the learnuplet and preduplet viewsets: claim, heartbeat, result."""
 
 import copy
+import socket
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -10,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from orchestrator_site.fields import StrictBooleanField
+from orchestrator_site.fields import FiniteFloatField, StrictBooleanField
 
 from accounts.permissions import UploaderWrites, WorkerWrites, refuse_unless_owner
 from accounts.models import Role
@@ -18,6 +20,7 @@ from accounts.roles import actor_name, role_of, sees_test_data, site_of, worker_
 from idempotency.api import IdempotentMixin
 from tasks.lifecycle import Lifecycle
 from tasks.models import QueueTask, Status
+from tasks.wakeups import WAKEUPS
 
 
 class AttemptSerializer(serializers.Serializer[dict[str, Any]]):
@@ -42,6 +45,33 @@ class ResultSerializer(AttemptSerializer):
 
 class CancelSerializer(serializers.Serializer[dict[str, Any]]):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
+
+
+class WaitSerializer(serializers.Serializer[dict[str, Any]]):
+    wait = FiniteFloatField(
+        required=False, default=0, min_value=0, max_value=60,
+        help_text="Seconds to wait for a task to become claimable when none is (0 to 60, default 0).",
+    )
+
+
+def client_gone(request: Request) -> Callable[[], bool]:
+    """Whether the client of a waiting request has hung up: its socket reads as closed.
+
+    Gunicorn hands the socket over in the WSGI environ; elsewhere (runserver, the test
+    client) nobody can tell, and the request waits its time out."""
+    sock: socket.socket | None = request.META.get("gunicorn.socket")
+    if sock is None:
+        return lambda: False
+
+    def gone() -> bool:
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False  # open, nothing sent: still waiting for our answer
+        except OSError:
+            return True
+
+    return gone
 
 
 class LeaseSerializer(serializers.Serializer[QueueTask]):
@@ -77,12 +107,23 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
         return Response(_whole(self.get_serializer_class()).to_representation(task))
 
     # Each viewset completes these schemas with its own task serializer.
-    @extend_schema(request=None)
+    @extend_schema(request=None, parameters=[WaitSerializer])
     @action(detail=False, methods=["post"], url_path="claim", url_name="claim-next",
             permission_classes=[WorkerWrites])
     def claim_next(self, request: Request) -> Response:
-        task = self.lifecycle.claim_next(worker=worker_of(request.user), actor=actor_name(request.user),
-                                         site=site_of(request.user))
+        query = WaitSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        wait: float = query.validated_data["wait"]
+        user = request.user
+        site = site_of(user)
+
+        def attempt() -> QueueTask | None:
+            return self.lifecycle.claim_next(worker=worker_of(user), actor=actor_name(user), site=site)
+
+        task = attempt()
+        if task is None and wait > 0:
+            task = WAKEUPS.claim(attempt, model=self.lifecycle.model, site=site, timeout=wait,
+                                 gone=client_gone(request))
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return self._task_response(task)

@@ -105,6 +105,9 @@ class QueueTask(models.Model):
     # The task at position n + 1 waits until the one at n has ended; the parent's row is
     # the lock of its chain.
     chain: ClassVar[tuple[str, str] | None] = None
+    # The columns copied onto each of its events, so the event feed filters without a
+    # join: event field → this model's column.
+    event_links: ClassVar[dict[str, str]] = {}
 
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.TODO)
     worker = models.UUIDField(null=True, blank=True, db_index=True)
@@ -179,11 +182,45 @@ def follow_problem(model: type[QueueTask], problem: uuid.UUID, *, priority: int,
     )
 
 
+class EventId(models.Func):
+    """An event's id, in commit-safe order: its transaction's id, then a counter.
+
+    The event feed hands out events after an id. Ids drawn from a sequence follow the
+    inserts, not the commits: an event whose transaction commits after a later one's would
+    be skipped by a reader that already went past it. Every transaction older than the
+    oldest one still running has ended, so the feed serves only ids below that horizon
+    (`FEED_HORIZON`), and nothing can appear there later. A transaction that writes for
+    long (a large re-queue) holds the feed back until it ends. The counter (a sequence, 20
+    bits) orders the events of one transaction.
+    """
+
+    template = "((pg_current_xact_id()::text::bigint << 20) | (nextval('tasks_taskevent_local') & 1048575))"
+    output_field = models.BigIntegerField()
+
+
+# Ids below this are final: every transaction of this database that was running when the
+# statement's snapshot was taken (and any of unknown database: it may have just ended) is
+# younger (see EventId). Transactions of other databases on the server do not hold it back.
+FEED_HORIZON = """(
+    SELECT COALESCE(
+        (SELECT min(running) FROM pg_snapshot_xip(s.snap) running
+         WHERE NOT EXISTS (SELECT FROM pg_stat_activity a
+                           WHERE a.datname <> current_database()
+                             AND a.backend_xid::text::bigint = mod(running::text::bigint, 4294967296))),
+        pg_snapshot_xmax(s.snap)
+    )::text::bigint << 20
+    FROM (SELECT pg_current_snapshot() AS snap) s
+)"""
+
+
 class TaskEvent(models.Model):
     """Append-only history of every status change of every task."""
 
+    id = models.BigIntegerField(primary_key=True, db_default=EventId(), editable=False)
     kind = models.CharField(max_length=16, help_text="The task's kind: learnuplet, preduplet.")
     task = models.UUIDField()
+    problem = models.UUIDField(null=True, blank=True, help_text="The task's problem.")
+    algo = models.UUIDField(null=True, blank=True, help_text="The task's algo (a learnuplet's).")
     from_status = models.CharField(max_length=8, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=8, choices=Status.choices)
     attempt = models.PositiveIntegerField(default=0)
@@ -193,7 +230,12 @@ class TaskEvent(models.Model):
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["kind", "task", "at"])]
+        indexes = [
+            models.Index(fields=["kind", "task", "at"]),
+            # The event feed, filtered: `?problem=` and `?algo=` after an id.
+            models.Index(fields=["problem", "id"], name="taskevent_problem_feed"),
+            models.Index(fields=["algo", "id"], name="taskevent_algo_feed", condition=models.Q(algo__isnull=False)),
+        ]
         ordering = ["at", "id"]
 
     def __str__(self) -> str:

@@ -32,6 +32,17 @@ T = TypeVar("T", bound=QueueTask)
 
 LEASE_EXPIRED = "lease expired"
 
+# Workers waiting for a task listen on this channel (tasks.wakeups). A payload is
+# "<kind> <site or -> <count> <epoch when claimable, or ->", one per site of the tasks
+# made claimable; the time is set when they wait out a back-off first.
+READY_CHANNEL = "orchestrator_ready"
+READY_NOTIFY = (
+    "SELECT count(pg_notify(%s, ready.payload)) FROM ("
+    " SELECT concat_ws(' ', %s::text, coalesce(ready_site::text, '-'), count(*),"
+    "  coalesce(extract(epoch FROM min(ready_at))::text, '-')) AS payload"
+    " FROM moved GROUP BY ready_site) ready"
+)
+
 
 class TaskNotFound(NotFoundError):
     """No task with that UUID (404)."""
@@ -105,9 +116,22 @@ def _transition(
                       .query.chain(UpdateQuery))
         update.add_update_values({"status": to, **(values or {})})
         update_sql, update_params = update.get_compiler(connection=connection).as_sql()
-        table = connection.ops.quote_name(model._meta.db_table)
-        events = connection.ops.quote_name(TaskEvent._meta.db_table)
-        returning = ", ".join(f"{table}.{connection.ops.quote_name(_column(f))}" for f in fields)
+        qn = connection.ops.quote_name
+        table = qn(model._meta.db_table)
+        events = qn(TaskEvent._meta.db_table)
+        columns = [qn(_column(f)) for f in fields]
+        returning = ", ".join(f"{table}.{c}" for c in columns)
+        links = "".join(f", {qn(field)}" for field in model.event_links)
+        link_values = "".join(f", moved.link_{field}" for field in model.event_links)
+        returning += "".join(f", {table}.{qn(column)} AS link_{field}" for field, column in model.event_links.items())
+        notify, notify_params = "", []
+        if to == Status.TODO:
+            # Tasks made claimable wake the workers waiting for them (tasks.wakeups), at
+            # commit: NOTIFY is transactional. One notification per site; an uncorrelated
+            # subquery, so it runs once, and not at all when nothing moved.
+            returning += f", {table}.site_id AS ready_site, {table}.not_before AS ready_at"
+            notify = f", ({READY_NOTIFY})"
+            notify_params = [READY_CHANNEL, model.kind]
         # MATERIALIZED: the picked rows are read once, so LIMIT with SKIP LOCKED cannot
         # pick different rows for the UPDATE and for the events. A data-modifying CTE
         # runs to completion whether or not the main query reads it.
@@ -115,19 +139,21 @@ def _transition(
             WITH picked(uuid, from_status) AS MATERIALIZED ({picked_sql}),
             moved AS ({update_sql} RETURNING {returning}),
             logged AS (
-                INSERT INTO {events} (kind, task, from_status, to_status, attempt, worker, actor, reason, at)
+                INSERT INTO {events} (kind, task, from_status, to_status, attempt, worker, actor, reason, at{links})
                 SELECT %s, moved.uuid, picked.from_status, moved.status, moved.attempt, moved.worker, %s, %s, now()
+                    {link_values}
                 FROM moved JOIN picked USING (uuid)
             )
-            SELECT picked.from_status, moved.* FROM moved JOIN picked USING (uuid)
+            SELECT picked.from_status, {", ".join(f"moved.{c}" for c in columns)}{notify}
+            FROM moved JOIN picked USING (uuid)
             """
-        return sql, [*picked_params, *update_params, Param("kind"), Param("actor"), Param("reason")]
+        return sql, [*picked_params, *update_params, Param("kind"), Param("actor"), Param("reason"), *notify_params]
 
     rows = fetch((model, action, to, key, whole_rows) if key is not None else None, build,
                  {**(params or {}), "kind": model.kind, "actor": actor, "reason": reason})
     if not rows:
         return []
-    tasks = _load(model, fields, [row[1:] for row in rows])
+    tasks = _load(model, fields, [row[1 : 1 + len(fields)] for row in rows])
     observe.status_changed(
         model.kind,
         [(t.pk, row[0], t.status, t.worker, t.attempt) for t, row in zip(tasks[: observe.LOG_MAX_TASKS], rows)],
@@ -164,21 +190,32 @@ def record_created(
     model: type[QueueTask], pks: Sequence[uuid.UUID], *, actor: str = "system", reason: str
 ) -> None:
     """History starts at creation: one event per new task, from no status, in one statement."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    events = connection.ops.quote_name(TaskEvent._meta.db_table)
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    events = qn(TaskEvent._meta.db_table)
+    selected_links = "".join(f", t.{qn(column)} AS link_{field}" for field, column in model.event_links.items())
+    links = "".join(f", {qn(field)}" for field in model.event_links)
+    link_values = "".join(f", link_{field}" for field in model.event_links)
     with connection.cursor() as cursor:
+        # The todo ones wake the workers waiting for them, as in `_transition`.
         cursor.execute(
             f"""
-            INSERT INTO {events}
-                (kind, task, from_status, to_status, attempt, worker, actor, reason, at)
-            SELECT %s, t.uuid, '', t.status, t.attempt, t.worker, %s, %s, now()
-            FROM {table} t WHERE t.uuid = ANY(%s::uuid[])
-            RETURNING task, from_status, to_status, worker, attempt
+            WITH created AS (
+                SELECT t.uuid, t.status, t.attempt, t.worker, t.site_id AS ready_site, t.not_before AS ready_at
+                    {selected_links}
+                FROM {table} t WHERE t.uuid = ANY(%s::uuid[])
+            ), logged AS (
+                INSERT INTO {events}
+                    (kind, task, from_status, to_status, attempt, worker, actor, reason, at{links})
+                SELECT %s, uuid, '', status, attempt, worker, %s, %s, now(){link_values} FROM created
+                RETURNING task, from_status, to_status, worker, attempt
+            ), moved AS (SELECT * FROM created WHERE status = %s)
+            SELECT logged.*, ({READY_NOTIFY}) FROM logged
             """,
-            [model.kind, actor, reason, list(pks)],
+            [list(pks), model.kind, actor, reason, Status.TODO, READY_CHANNEL, model.kind],
         )
-        observe.status_changed(model.kind, cursor.fetchmany(observe.LOG_MAX_TASKS), count=len(pks),
-                               actor=actor, reason=reason)
+        rows = [row[:-1] for row in cursor.fetchmany(observe.LOG_MAX_TASKS)]
+        observe.status_changed(model.kind, rows, count=len(pks), actor=actor, reason=reason)
 
 
 class Expired(NamedTuple):

@@ -75,3 +75,13 @@ def admin_browser(operator: Caller, settings) -> Client:
     browser = Client()
     browser.force_login(operator.client.user)
     return browser
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_wakeups(django_db_setup, django_db_blocker):
+    """The wake-up listener holds a connection to the test database: closed before the
+    database is dropped."""
+    yield
+    from tasks.wakeups import WAKEUPS
+
+    WAKEUPS.stop()

@@ -21,11 +21,11 @@ from tests.helpers import API, claim, create_problem, register_algo, register_da
 pytestmark = pytest.mark.django_db
 
 
-def chain_of(uploader, *, ranks: int = 3) -> tuple[str, list[dict]]:
+def chain_of(uploader, *, ranks: int = 3) -> tuple[str, list[dict[str, object]]]:
     problem = create_problem(uploader, size=1)["uuid"]
     register_data(uploader, [problem], uuids(ranks))
     algo = register_algo(uploader, problem)["uuid"]
-    return algo, list(Learnuplet.objects.filter(algo_id=algo).order_by("rank").values("uuid", "status"))
+    return algo, [dict(row) for row in Learnuplet.objects.filter(algo_id=algo).order_by("rank").values("uuid", "status")]
 
 
 def statuses(algo: str) -> list[str]:

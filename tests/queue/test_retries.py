@@ -3,7 +3,7 @@
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -37,7 +37,7 @@ def test_a_retryable_failure_goes_back_to_todo_after_its_back_off_and_not_before
     assert r.status_code == 200, r.content
     body = r.json()
     assert (body["status"], body["error_kind"], body["worker"]) == ("todo", "worker", None)
-    not_before = timezone.datetime.fromisoformat(body["not_before"])
+    not_before = datetime.fromisoformat(body["not_before"])
     assert timedelta(seconds=0.5) <= not_before - timezone.now() <= timedelta(seconds=1)  # jitter in [0.5, 1]
     assert worker.post(f"{API}/learnuplets/claim/").status_code == 204  # not before its back-off
     assert worker.post(f"{API}/learnuplets/{held['uuid']}/claim/").status_code == 409
@@ -118,6 +118,7 @@ def test_an_expired_lease_follows_the_same_back_off(settings, worker, other_work
 
     task.refresh_from_db()
     assert (task.status, task.error_kind, task.worker) == (Status.TODO, "lease_expired", None)
+    assert task.not_before is not None
     assert timedelta(seconds=14) <= task.not_before - timezone.now() <= timedelta(seconds=30)
     assert task.queued_at == task.not_before  # queued behind what is ready now
 
@@ -141,7 +142,7 @@ def test_a_heartbeating_task_past_its_run_time_limit_fails_and_its_chain_moves_o
     first = LearnupletFactory.create(rank=0)
     LearnupletFactory.create(algo=first.algo, rank=1, status=Status.WAITING, model_start=None, queued_at=None)
     held = claim(worker)
-    assert timezone.datetime.fromisoformat(held["lease_expires_at"]) <= timezone.now() + timedelta(seconds=2)
+    assert datetime.fromisoformat(held["lease_expires_at"]) <= timezone.now() + timedelta(seconds=2)
 
     beats = []
     deadline = time.monotonic() + 5
@@ -170,6 +171,7 @@ def test_a_problems_lower_limit_wins_and_a_higher_one_does_not(settings, worker)
     limits = {}
     for _ in range(2):
         task = Learnuplet.objects.get(pk=claim(worker)["uuid"])
+        assert task.run_deadline is not None and task.claimed_at is not None
         limits[task.problem_id] = (task.run_deadline - task.claimed_at).total_seconds()
 
     assert limits == {low.pk: 60, high.pk: 3600}

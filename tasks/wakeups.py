@@ -1,0 +1,292 @@
+"""Wake-ups for requests that wait: claims with `?wait=` and the event feed.
+
+The transaction that makes tasks claimable sends a notification on
+`tasks.queue.READY_CHANNEL`, delivered at its commit (none if it rolls back). One thread
+per server process LISTENs on its own connection and wakes as many waiting claims as
+tasks were made claimable, of the site they are for (platform tasks: waiters of any
+site), first come first served; a woken claim that finds nothing claimable (another
+worker was quicker) waits again at the back. Tasks that wait out a back-off first wake
+claims when it ends.
+
+Waiting requests hold no database connection, and never query while they wait. Against a
+notification that never came (the listener reconnecting, a task whose back-off ended
+while no one was told), the thread asks the database every FALLBACK_SECONDS at most, one
+query per kind of task, and only while claims wait. Event-feed waiters are woken by every
+notification, and by one probe of the newest event id every FEED_POLL_SECONDS while they
+wait (claims and results send no notification: a notification serialises commits).
+"""
+
+import heapq
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg.conninfo
+import psycopg.sql
+from django.conf import settings
+from django.db import connection, connections
+
+from tasks.models import QueueTask, TaskEvent
+from tasks.queue import READY_CHANNEL
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FALLBACK_SECONDS = 5.0
+FEED_POLL_SECONDS = 0.5
+# A waiting request looks this often whether its client has gone (a closed socket).
+SLICE_SECONDS = 1.0
+RECONNECT_SECONDS = 1.0
+
+@dataclass(eq=False)
+class Waiter:
+    kind: str
+    site: uuid.UUID | None
+    woken: threading.Event = field(default_factory=threading.Event)
+
+@dataclass(order=True)
+class _Timer:
+    at: float
+    kind: str = field(compare=False)
+    site: uuid.UUID | None = field(compare=False)
+    count: int = field(compare=False)
+
+class Wakeups:
+    """The process's listener and its waiting requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims: list[Waiter] = []  # in arrival order
+        self._feed: list[threading.Event] = []
+        self._tables: dict[str, str] = {}  # kind → table, for the fallback probe
+        self._timers: list[_Timer] = []
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.listening = threading.Event()  # set while the LISTEN connection is up
+
+    # -- waiting requests ------------------------------------------------------------------
+
+    def claim(
+        self, attempt: Callable[[], T | None], *, model: type[QueueTask], site: uuid.UUID | None,
+        timeout: float, gone: Callable[[], bool] = lambda: False,
+    ) -> T | None:
+        """Call `attempt` (a claim) until it returns a task, waiting for wake-ups between
+        calls, for up to `timeout` seconds; None at the end, or as soon as `gone()` (the
+        client left: its slot is freed and it claims nothing)."""
+        deadline = time.monotonic() + timeout
+        waiter = Waiter(model.kind, site)
+        self._start(model)
+        try:
+            while True:
+                # Enlisted before the attempt: a task made claimable after the attempt's
+                # snapshot wakes this waiter, not nobody.
+                self._enlist(waiter)
+                task = attempt()
+                if task is not None:
+                    return task
+                if not self._wait(waiter.woken, deadline, gone):
+                    return None
+        finally:
+            self._delist(waiter)
+
+    def events(
+        self, attempt: Callable[[], list[T]], *, timeout: float, gone: Callable[[], bool] = lambda: False
+    ) -> list[T]:
+        """Call `attempt` (a page of the event feed) until it is not empty, waiting for
+        wake-ups between calls, for up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        woken = threading.Event()
+        self._start(None)
+        try:
+            while True:
+                with self._lock:
+                    woken.clear()
+                    if woken not in self._feed:
+                        self._feed.append(woken)
+                found = attempt()
+                if found or not self._wait(woken, deadline, gone):
+                    return found
+        finally:
+            with self._lock:
+                if woken in self._feed:
+                    self._feed.remove(woken)
+
+    def _wait(self, woken: threading.Event, deadline: float, gone: Callable[[], bool]) -> bool:
+        """Wait for `woken` until `deadline`, without a database connection; False when
+        the time is up or the client has gone."""
+        if not connection.in_atomic_block:
+            # Back to the server (CONN_MAX_AGE keeps it otherwise): 1,000 waiting requests
+            # must not hold 1,000 connections. A keyed request's transaction keeps its own.
+            connection.close()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or gone():
+                return False
+            if woken.wait(min(remaining, SLICE_SECONDS)):
+                return not gone()
+
+    def _enlist(self, waiter: Waiter) -> None:
+        with self._lock:
+            waiter.woken.clear()
+            if waiter not in self._claims:
+                self._claims.append(waiter)
+
+    def _delist(self, waiter: Waiter) -> None:
+        with self._lock:
+            if waiter in self._claims:
+                self._claims.remove(waiter)
+
+    def waiting(self) -> tuple[int, int]:
+        """How many claims and feed requests wait now."""
+        with self._lock:
+            return len(self._claims), len(self._feed)
+
+    # -- waking ----------------------------------------------------------------------------
+
+    def wake(self, kind: str, site: uuid.UUID | None, count: int) -> int:
+        """Wake up to `count` claims waiting for a task of `kind` at `site` (None: a
+        platform task, for any waiter), and every feed request; return how many claims."""
+        with self._lock:
+            chosen = [w for w in self._claims if w.kind == kind and (site is None or w.site == site)][:count]
+            for waiter in chosen:
+                self._claims.remove(waiter)
+                waiter.woken.set()
+            self._wake_feed()
+        return len(chosen)
+
+    def wake_all(self) -> None:
+        """Every waiting request tries again (after a reconnection: notifications may
+        have been missed)."""
+        with self._lock:
+            for waiter in self._claims:
+                waiter.woken.set()
+            self._claims.clear()
+            self._wake_feed()
+
+    def _wake_feed(self) -> None:
+        for woken in self._feed:
+            woken.set()
+        self._feed.clear()
+
+    def notified(self, payload: str) -> None:
+        """A READY_CHANNEL payload: "<kind> <site or -> <count> <epoch or ->"."""
+        try:
+            kind, site_text, count_text, at_text = payload.split(" ")
+            site = None if site_text == "-" else uuid.UUID(site_text)
+            count = int(count_text)
+            at = None if at_text == "-" else float(at_text)
+        except ValueError:
+            log.warning("ignored a malformed notification: %r", payload[:200])
+            return
+        delay = 0.0 if at is None else at - time.time()
+        if delay > 0:
+            with self._lock:
+                heapq.heappush(self._timers, _Timer(time.monotonic() + delay, kind, site, count))
+                self._wake_feed()
+            return
+        self.wake(kind, site, count)
+
+    # -- the listening thread --------------------------------------------------------------
+
+    def _start(self, model: type[QueueTask] | None) -> None:
+        with self._lock:
+            if model is not None:
+                self._tables.setdefault(model.kind, model._meta.db_table)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="orchestrator-wakeups", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 5) -> None:
+        """Close the listening connection and end its thread (a test database is dropped
+        only once nobody is connected to it). The next waiting request starts it again."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stopping.set()
+            thread.join(timeout)
+            self._stopping.clear()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(_conninfo(), autocommit=True) as conn:
+                    conn.execute(f"LISTEN {READY_CHANNEL}")
+                    self.listening.set()
+                    self.wake_all()  # what happened while not listening is not lost
+                    self._listen(conn)
+            except Exception:  # noqa: BLE001 - a lost connection is retried, never fatal
+                log.warning("wake-up listener disconnected; reconnecting", exc_info=True)
+            finally:
+                self.listening.clear()
+            self._stopping.wait(RECONNECT_SECONDS)
+
+    def _listen(self, conn: psycopg.Connection[Any]) -> None:
+        probed = time.monotonic()
+        newest = _newest_event(conn)
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            timeout = min(self._next_timer(now), FEED_POLL_SECONDS)
+            for notify in conn.notifies(timeout=timeout, stop_after=100):
+                self.notified(notify.payload)
+            now = time.monotonic()
+            self._fire_timers(now)
+            claims, feed = self.waiting()
+            if feed:
+                latest = _newest_event(conn)
+                if latest != newest:
+                    with self._lock:
+                        self._wake_feed()
+                newest = latest
+            if claims and now - probed >= FALLBACK_SECONDS:
+                probed = now
+                self._probe(conn)
+
+    def _next_timer(self, now: float) -> float:
+        with self._lock:
+            return max(0.0, self._timers[0].at - now) if self._timers else FALLBACK_SECONDS
+
+    def _fire_timers(self, now: float) -> None:
+        due = []
+        with self._lock:
+            while self._timers and self._timers[0].at <= now:
+                due.append(heapq.heappop(self._timers))
+        for timer in due:
+            self.wake(timer.kind, timer.site, timer.count)
+
+    def _probe(self, conn: psycopg.Connection[Any]) -> None:
+        """The fallback: claimable tasks by site, for each kind that claims wait for."""
+        with self._lock:
+            tables = {w.kind: self._tables[w.kind] for w in self._claims if w.kind in self._tables}
+        for kind, table in tables.items():
+            rows = conn.execute(
+                psycopg.sql.SQL(
+                    "SELECT site_id, count(*) FROM (SELECT site_id FROM {} WHERE status = 'todo'"
+                    " AND (not_before IS NULL OR not_before <= now()) LIMIT 1000) claimable GROUP BY site_id"
+                ).format(psycopg.sql.Identifier(table))
+            ).fetchall()
+            for site, count in rows:
+                self.wake(kind, site, count)
+
+def _newest_event(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(
+        psycopg.sql.SQL("SELECT max(id) FROM {}").format(psycopg.sql.Identifier(TaskEvent._meta.db_table))
+    ).fetchone()
+    return int(row[0] or 0) if row else 0
+
+def _conninfo() -> str:
+    """DATABASE_LISTEN_URL's server, or the default database's (as the test runner renamed it)."""
+    db = settings.ORCHESTRATOR_LISTEN_DATABASE or connections["default"].settings_dict
+    return psycopg.conninfo.make_conninfo(
+        dbname=db.get("NAME") or "", user=db.get("USER") or None, password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None, port=str(db["PORT"]) if db.get("PORT") else None,
+        application_name="orchestrator-wakeups",
+    )
+
+WAKEUPS = Wakeups()
