@@ -128,10 +128,19 @@ class Learnuplets:
     def cancel(self, where: Q, *, actor: str, reason: str) -> list[uuid.UUID]:
         """Cancel the active learnuplets matching `where` and the later ranks of their
         chains, which then release nothing more (inside the caller's transaction)."""
+        queue.lock_chains(Learnuplet, Q(pk__in=Learnuplet.objects.filter(where, status__in=ACTIVE).values("algo_id")))
+        return [task.pk for task in queue.cancel(Learnuplet, where=self.cancel_scope(where), actor=actor,
+                                                 reason=reason)]
+
+    def cancel_scope(self, where: Q) -> Q:
+        """The active learnuplets matching `where`, and every later rank of their chains."""
         chains = Learnuplet.objects.filter(where, status__in=ACTIVE)
-        queue.lock_chains(Learnuplet, Q(pk__in=chains.values("algo_id")))
-        later = Exists(chains.filter(algo_id=OuterRef("algo_id"), rank__lte=OuterRef("rank")))
-        return [task.pk for task in queue.cancel(Learnuplet, where=Q(later), actor=actor, reason=reason)]
+        return Q(Exists(chains.filter(algo_id=OuterRef("algo_id"), rank__lte=OuterRef("rank"))))
+
+    def close_algo(self, algo: uuid.UUID) -> bool:
+        """Mark an algo canceled: data registered later add no learnuplet to it. False
+        when there is no such algo."""
+        return bool(Algo.objects.filter(pk=algo).update(canceled_at=Coalesce(F("canceled_at"), Now())))
 
     def cancel_one(self, pk: uuid.UUID, *, actor: str, reason: str) -> Learnuplet:
         """Cancel one learnuplet and the later ranks of its chain; TaskConflict when it has
@@ -150,7 +159,7 @@ class Learnuplets:
         again cancels nothing more. queue.TaskNotFound-like 404 when there is no such algo."""
         with transaction.atomic():
             # Its row lock serialises this with generation, which locks the algo's chain.
-            if not Algo.objects.filter(pk=algo).update(canceled_at=Coalesce(F("canceled_at"), Now())):
+            if not self.close_algo(algo):
                 raise AlgoNotFound(f"no algo {algo}")
             return len(self.cancel(Q(algo_id=algo), actor=actor, reason=reason))
 

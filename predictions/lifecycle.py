@@ -71,6 +71,9 @@ class Preduplets:
     def cancel(self, where: Q, *, actor: str, reason: str) -> list[uuid.UUID]:
         return [task.pk for task in queue.cancel(Preduplet, where=where, actor=actor, reason=reason)]
 
+    def cancel_scope(self, where: Q) -> Q:
+        return where
+
     def cancel_one(self, pk: uuid.UUID, *, actor: str, reason: str) -> Preduplet:
         """Cancel one prediction; TaskConflict when it has already ended."""
         with transaction.atomic():

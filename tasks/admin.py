@@ -77,7 +77,7 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, WideListMixin, admin.M
     show_full_result_count = False  # that is a second full COUNT(*) per page view
     list_per_page = 100
     action_form = TaskActionForm
-    actions = ("requeue_failed", "requeue_stale", "mark_failed")
+    actions = ("requeue_failed", "requeue_stale", "mark_failed", "cancel")
     # Set by the owning app's admin: what the actions call.
     lifecycle: Lifecycle
     queue_fields: tuple[str, ...] = (
@@ -152,7 +152,7 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, WideListMixin, admin.M
             self.message_user(request, f"Left {outcome.refused} alone: their lease is live. Tick 'force' to "
                               "take them too.", messages.WARNING)
 
-    @admin.action(description="Re-queue selected failed tasks", permissions=["operate"])
+    @admin.action(description="Re-queue selected failed or canceled tasks", permissions=["operate"])
     def requeue_failed(self, request: HttpRequest, queryset: QuerySet[QueueTask]) -> None:
         reason, _ = self._reason(request, "re-queued in the admin")
         # Counted first: the changelist's status filter is part of `queryset`, so the
@@ -160,6 +160,7 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, WideListMixin, admin.M
         selected = queryset.count()
         outcome = operations.requeue_failed(
             self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
+            canceled=True,
         )
         self._report(request, outcome, selected, "Re-queued")
 
@@ -185,6 +186,16 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, WideListMixin, admin.M
             self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
         )
         self._report(request, outcome, selected, "Marked failed")
+
+    @admin.action(description="Cancel selected (and the later ranks of a learnuplet's chain)",
+                  permissions=["operate"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[QueueTask]) -> None:
+        reason, _ = self._reason(request, "canceled in the admin")
+        selected = queryset.count()
+        outcome = operations.cancel(
+            self.lifecycle, where=Q(pk__in=queryset.values("pk")), actor=actor_name(request.user), reason=reason,
+        )
+        self._report(request, outcome, selected, "Canceled")
 
 
 @functools.cache

@@ -53,6 +53,9 @@ class Lifecycle(Protocol):
     def cancel(self, where: Q, *, actor: str, reason: str) -> list[uuid.UUID]:
         """Cancel the active tasks matching `where` (inside the caller's transaction)."""
 
+    def cancel_scope(self, where: Q) -> Q:
+        """The tasks `cancel(where)` cancels: for a chain, the later ranks too."""
+
     def cancel_one(self, pk: uuid.UUID, *, actor: str, reason: str) -> QueueTask:
         """Cancel one task (TaskConflict when it has already ended)."""
 

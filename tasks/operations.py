@@ -102,12 +102,14 @@ def requeue_failed(
     actor: str,
     reason: str,
     reset_attempts: bool = False,
+    canceled: bool = False,
     dry_run: bool = False,
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> Outcome:
-    """Failed tasks back to run: todo, or waiting while their chain is not ready."""
-    where = (where or Q()) & Q(status=Status.FAILED)
+    """Failed tasks (and canceled ones with `canceled`) back to run: todo, or waiting
+    while their chain is not ready."""
+    where = (where or Q()) & Q(status__in=[Status.FAILED, Status.CANCELED] if canceled else [Status.FAILED])
     return _requeue_run(tasks, where, Outcome(kind=tasks.model.kind, dry_run=dry_run), actor=actor,
                         reason=reason, reset_attempts=reset_attempts, batch_size=batch_size,
                         progress=progress)
@@ -187,6 +189,32 @@ def mark_failed(
         return [(pk, Status.FAILED) for pk in tasks.fail(q, actor=actor, reason=reason)]
 
     outcome.changed = _in_batches(tasks.model, where, apply, batch_size=batch_size, progress=progress)
+    return outcome
+
+
+def cancel(
+    tasks: Lifecycle,
+    *,
+    where: Q | None = None,
+    actor: str,
+    reason: str,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> Outcome:
+    """Cancel active tasks (for learnuplets, with the later ranks of their chains): they
+    end, `canceled`, and release nothing. A worker holding one hears 409 `canceled` at its
+    next heartbeat or result."""
+    scope = tasks.cancel_scope((where or Q()) & Q(status__in=ACTIVE))
+    outcome = Outcome(kind=tasks.model.kind, dry_run=dry_run)
+    if dry_run:
+        outcome.changed = _preview(tasks.model, scope, Value(Status.CANCELED, output_field=CharField()))
+        return outcome
+
+    def apply(q: Q) -> list[tuple[uuid.UUID, str]]:
+        return [(pk, Status.CANCELED) for pk in tasks.cancel(q, actor=actor, reason=reason)]
+
+    outcome.changed = _in_batches(tasks.model, scope, apply, batch_size=batch_size, progress=progress)
     return outcome
 
 

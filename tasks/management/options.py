@@ -87,13 +87,15 @@ class Progress:
             self.shown = False
 
 
-def report(command: BaseCommand, outcome: Outcome, *, what: str, verbosity: int) -> None:
+def report(
+    command: BaseCommand, outcome: Outcome, *, what: str, verbosity: int, verb: tuple[str, str] = ("re-queue", "re-queued")
+) -> None:
     """One count line per kind; with -v 2 one line per task."""
     by_status: dict[str, int] = {}
     for _, status in outcome.changed:
         by_status[status] = by_status.get(status, 0) + 1
     split = ", ".join(f"{n} to {status}" for status, n in sorted(by_status.items()))
-    prefix = "would re-queue" if outcome.dry_run else "re-queued"
+    prefix = f"would {verb[0]}" if outcome.dry_run else verb[1]
     line = f"{prefix} {outcome.count} {what} {outcome.kind}(s)" + (f" ({split})" if split else "")
     command.stdout.write(line)
     if outcome.released:

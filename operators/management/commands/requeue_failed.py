@@ -21,6 +21,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         add_selection_arguments(parser, time_field="end time")
+        parser.add_argument("--canceled", action="store_true",
+                            help="re-queue canceled tasks too (a canceled algo takes new data again only "
+                                 "through the admin)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         selection = selection_from(options)
@@ -33,6 +36,7 @@ class Command(BaseCommand):
                 actor=operator_name(),
                 reason=reason,
                 reset_attempts=options["reset_attempts"],
+                canceled=options["canceled"],
                 dry_run=options["dry_run"],
                 batch_size=options["batch_size"],
                 progress=progress,
