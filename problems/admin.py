@@ -1,5 +1,5 @@
 """Problems, algos and data for operators: read-only (registration goes through the API's
-services, which generate the learnuplets).
+services, which generate the learnuplets), but for a problem's priority and run-time limit.
 
 The apps above add to these pages what they compute (learning: a problem's leaderboard,
 learning curve and learnuplets; predictions: its preduplets), each by registering a
@@ -24,6 +24,7 @@ from orchestrator_site.admin import (
     time_column,
 )
 from problems.models import Algo, Data, Problem
+from problems.services import problem_configure as configure_problem
 
 M = TypeVar("M", bound=Model)
 
@@ -43,9 +44,24 @@ class ProblemAdmin(UUIDSearchMixin, ReadOnlyAdmin[Problem]):
     uuid_search_fields = ("pk", "workflow", "test_dataset__contains")
     search_help_text = "A UUID (exact): the problem, its workflow or one of its test data."
     fields: ClassVar[tuple[str, ...]] = ("uuid", "workflow", "size_train_dataset", "higher_is_better",
-                                         "timestamp_upload", "created_by", "test_dataset")
+                                         "priority", "max_run_seconds", "timestamp_upload", "created_by",
+                                         "test_dataset")
+    # Operators set a problem's priority and run-time limit here (or PATCH problems/{uuid}/);
+    # the rest is what was registered.
+    editable_fields = ("priority", "max_run_seconds")
 
     uploaded = time_column("timestamp_upload", "uploaded")
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        # Django's own rule (ReadOnlyAdmin says no): operators are superusers.
+        return bool(request.user.is_active and request.user.has_perm("problems.change_problem"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        return tuple(f for f in self.fields if f not in self.editable_fields)
+
+    def save_model(self, request: HttpRequest, obj: Problem, form: Any, change: bool) -> None:
+        # Through the service: the problem's tasks follow (its post_save), in this transaction.
+        configure_problem(obj.pk, priority=obj.priority, max_run_seconds=obj.max_run_seconds)
 
     def record_links(self, problem: Problem) -> list[SafeString]:
         """Links to the lists of the problem's records; the admins of the apps above add theirs."""

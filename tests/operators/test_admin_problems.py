@@ -220,3 +220,25 @@ def test_it_shows_an_algos_chain_counts(admin_browser):
 
 def test_it_offers_no_way_to_register_problems_in_the_admin(admin_browser):
     assert admin_browser.get(reverse("admin:problems_problem_add")).status_code == 403
+
+
+def test_operators_set_a_problems_priority_and_run_time_limit_and_its_tasks_follow(admin_browser):
+    from django.urls import reverse
+
+    from learning.models import Learnuplet
+    from tests.factories import AlgoFactory, LearnupletFactory, ProblemFactory
+
+    problem = ProblemFactory.create()
+    task = LearnupletFactory.create(algo=AlgoFactory.create(problem=problem))
+    url = reverse("admin:problems_problem_change", args=[problem.pk])
+    form = admin_browser.get(url).content.decode()
+    assert 'name="priority"' in form and 'name="max_run_seconds"' in form
+    assert 'name="size_train_dataset"' not in form  # what was registered stays as it is
+
+    r = admin_browser.post(url, {"priority": "7", "max_run_seconds": "600"})
+
+    assert r.status_code == 302, r.content[:500]
+    problem.refresh_from_db()
+    assert (problem.priority, problem.max_run_seconds) == (7, 600)
+    assert Learnuplet.objects.values_list("priority", "max_run_seconds").get(pk=task.pk) == (7, 600)
+    assert admin_browser.post(url, {"priority": "7", "max_run_seconds": "0"}).status_code == 200  # refused
