@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -17,7 +19,7 @@ from orchestrator_site.fields import FiniteFloatField, StrictBooleanField
 from accounts.permissions import UploaderWrites, WorkerWrites, refuse_unless_owner
 from accounts.models import Role
 from accounts.roles import actor_name, role_of, sees_test_data, site_of, worker_of
-from idempotency.api import IdempotentMixin
+from idempotency.api import KEY_HEADER, REPLAYED_HEADER, IdempotentMixin
 from tasks.lifecycle import Lifecycle
 from tasks.models import QueueTask, Status
 from tasks.wakeups import WAKEUPS
@@ -95,6 +97,49 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
 
     lifecycle: Lifecycle
     result_serializer_class: type[ResultSerializer]
+    _claim_round = ""  # of a keyed waiting claim (dispatch): "try", then "last"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """A claim with both ?wait= and an Idempotency-Key waits between keyed requests.
+
+        A keyed request runs in one transaction (idempotency.api), which would hold its
+        database connection for the whole wait: 1,000 waiting workers, 1,000 connections.
+        So each try is a whole keyed request of its own (lock the key, replay, claim, store
+        the answer: a task claimed and its answer commit together), and the waits come
+        between them, without a transaction or a connection. A try that finds nothing
+        stores no answer, so the next one runs again; the last one stores its 204."""
+        wait = WaitSerializer(data=request.GET)
+        if (
+            getattr(self, "action_map", {}).get((request.method or "").lower()) != "claim_next"
+            or f"HTTP_{KEY_HEADER.upper().replace('-', '_')}" not in request.META
+            or not wait.is_valid() or not wait.validated_data["wait"]
+        ):
+            return super().dispatch(request, *args, **kwargs)
+
+        empty: list[HttpResponseBase] = []
+
+        def attempt() -> HttpResponseBase | None:
+            answer = super(QueueActionsMixin, self).dispatch(request, *args, **kwargs)
+            if answer.status_code != status.HTTP_204_NO_CONTENT or answer.has_header(REPLAYED_HEADER):
+                return answer
+            empty[:] = [answer]
+            return None
+
+        self._claim_round = "try"
+        try:
+            found = attempt()
+            if found is None:
+                gone = client_gone(self.request)
+                found = WAKEUPS.claim(attempt, model=self.lifecycle.model, site=site_of(self.request.user),
+                                      timeout=wait.validated_data["wait"], gone=gone)
+                if found is None and gone():
+                    return empty[0]  # nobody reads it; a last try could claim a task for no one
+            if found is not None:
+                return found
+            self._claim_round = "last"
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            self._claim_round = ""
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> QueueTask:
         raise NotImplementedError
@@ -121,7 +166,9 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
             return self.lifecycle.claim_next(worker=worker_of(user), actor=actor_name(user), site=site)
 
         task = attempt()
-        if task is None and wait > 0:
+        if task is None and self._claim_round == "try":
+            self._idempotent = None  # nothing claimed: no answer kept, the request waits on
+        if task is None and wait > 0 and not self._claim_round:
             task = WAKEUPS.claim(attempt, model=self.lifecycle.model, site=site, timeout=wait,
                                  gone=client_gone(request))
         if task is None:
