@@ -21,7 +21,16 @@ class Unreachable(Exception):
 
 
 class LeaseLost(Exception):
-    """409: this worker's claim on the task is no longer current."""
+    """409: this worker's claim on the task is no longer current; `status` is the task's
+    when the Orchestrator says it (`canceled`: nobody wants the work any more)."""
+
+    def __init__(self, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def canceled(self) -> bool:
+        return self.status == "canceled"
 
 
 class ApiError(Exception):
@@ -83,7 +92,8 @@ class Orchestrator:
     @staticmethod
     def _ok(answer: Response, what: str) -> Response:
         if answer.status == 409:
-            raise LeaseLost(f"{what}: {answer.body}")
+            status = answer.body.get("status") if isinstance(answer.body, dict) else None
+            raise LeaseLost(f"{what}: {answer.body}", status if isinstance(status, str) else None)
         if not 200 <= answer.status < 300:
             raise ApiError(answer.status, answer.body, what)
         return answer

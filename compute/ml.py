@@ -76,7 +76,24 @@ MAX_EPOCHS = 1000
 
 
 class TaskFailed(Exception):
-    """The task's inputs or its algo are at fault: reported to the Orchestrator as `failed`."""
+    """The task failed: reported to the Orchestrator as `failed`. `retryable`: a transient
+    fault (storage unreachable, out of memory) that another attempt may not meet; else the
+    task's inputs or its algo are at fault, and trying again would fail the same way."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Stopped(Exception):
+    """The work was stopped (the task was canceled, or its lease lost): nothing to report."""
+
+
+Stop = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -110,11 +127,18 @@ class LearnOutcome:
     test_perf: dict[str, float]
 
 
-def _read(storage: Storage, key: uuid.UUID | str, what: str) -> bytes:
+def _read(storage: Storage, key: uuid.UUID | str, what: str, stop: Stop = _never) -> bytes:
+    """An input; a point where the work stops when told to."""
+    if stop():
+        raise Stopped(what)
     try:
         return storage.read(uuid.UUID(str(key)))
     except MissingObject:
         raise TaskFailed(f"{what} {key} is missing from storage") from None
+    except OSError as exc:  # the storage itself failed (unreachable, I/O error): not the data's fault
+        raise TaskFailed(f"cannot read {what} {key}: {exc}", retryable=True) from None
+    except MemoryError:
+        raise TaskFailed(f"out of memory reading {what} {key}", retryable=True) from None
 
 
 def _json_object(content: bytes, what: str) -> dict[str, Any]:
@@ -280,12 +304,14 @@ def learn(
     model_start: str,
     train_data: Sequence[str],
     test_data: Sequence[str],
+    stop: Stop = _never,
 ) -> LearnOutcome:
     """Train from `model_start` on the train data, score on every data file.
 
     The chain's first rank starts from the algo file itself (`model_start == algo`), later
     ranks from a model saved by an earlier one. `perf` is the metric on all test data
-    together; on all train data when the problem has no test data.
+    together; on all train data when the problem has no test data. `stop` is asked before
+    each input and each pass: Stopped when it says so.
     """
     flow = load_workflow(storage, workflow)
     # Every rank reads the algo file: it says how many passes a mini-batch gets.
@@ -296,9 +322,9 @@ def learn(
             raise TaskFailed(f"model {model_start} is a {type(saved).__name__}, algo {algo} "
                              f"describes a {type(model).__name__}")
         model = saved
-    train = {str(d): read_table(_read(storage, d, "train data"), flow, what=f"train data {d}",
+    train = {str(d): read_table(_read(storage, d, "train data", stop), flow, what=f"train data {d}",
                                 need_target=True) for d in train_data}
-    test = {str(d): read_table(_read(storage, d, "test data"), flow, what=f"test data {d}",
+    test = {str(d): read_table(_read(storage, d, "test data", stop), flow, what=f"test data {d}",
                                need_target=True) for d in test_data}
     X, y = _stack(list(train.values()))
     fit_kwargs = {"classes": flow.classes} if flow.classes is not None else {}
@@ -307,6 +333,8 @@ def learn(
             # One partial_fit pass per mini-batch is the design; convergence comes with ranks.
             warnings.simplefilter("ignore", category=UserWarning)
             for _ in range(epochs):
+                if stop():
+                    raise Stopped("training")
                 model.partial_fit(X, y, **fit_kwargs)
         train_perf = {d: _finite(flow.score(t.y, model.predict(t.X)), f"train data {d}")
                       for d, t in train.items()}
@@ -314,22 +342,27 @@ def learn(
                      for d, t in test.items()}
         X_all, y_all = _stack(list(test.values())) if test else (X, y)
         perf = _finite(flow.score(y_all, model.predict(X_all)), "all test data")
-    except TaskFailed:
+    except (TaskFailed, Stopped):
         raise
+    except MemoryError:
+        raise TaskFailed("out of memory while training", retryable=True) from None
     except Exception as exc:  # the algo's params or the data do not suit the estimator
         raise TaskFailed(f"{type(exc).__name__}: {exc}") from None
     return LearnOutcome(model=dump_model(model), perf=perf, train_perf=train_perf, test_perf=test_perf)
 
 
-def predict(storage: Storage, *, workflow: str, model: str, data: Sequence[str]) -> list[bytes]:
+def predict(storage: Storage, *, workflow: str, model: str, data: Sequence[str],
+            stop: Stop = _never) -> list[bytes]:
     """One predictions CSV (a `prediction` column, rows in the data file's order) per data file."""
     flow = load_workflow(storage, workflow)
     estimator = load_model(_read(storage, model, "model"), what=f"model {model}")
     outputs = []
     for d in data:
-        table = read_table(_read(storage, d, "data"), flow, what=f"data {d}", need_target=False)
+        table = read_table(_read(storage, d, "data", stop), flow, what=f"data {d}", need_target=False)
         try:
             predictions = estimator.predict(table.X)
+        except MemoryError:
+            raise TaskFailed(f"out of memory predicting on data {d}", retryable=True) from None
         except Exception as exc:
             raise TaskFailed(f"data {d}: {type(exc).__name__}: {exc}") from None
         out = io.StringIO()

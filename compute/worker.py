@@ -101,8 +101,11 @@ class Lease:
             return False
         try:
             self.client.heartbeat(self.kind, self.task, self.attempt, key=new_key())
-        except LeaseLost:
-            log.warning("%s %s: lease lost (attempt %s); abandoning it", self.kind, self.task, self.attempt)
+        except LeaseLost as exc:
+            if exc.canceled:
+                log.warning("%s %s: canceled; stopping its work", self.kind, self.task)
+            else:
+                log.warning("%s %s: lease lost (attempt %s); abandoning it", self.kind, self.task, self.attempt)
             self.lost.set()
             return False
         except (Unreachable, ApiError) as exc:
@@ -225,8 +228,11 @@ class Worker:
         attempt = task["attempt"]
         try:
             result = self._run(kind, task, lease)
+        except ml.Stopped:
+            return "stopped"  # canceled, or the lease lost: told at a heartbeat
         except ml.TaskFailed as exc:
-            result = {"status": "failed", "error": str(exc)}
+            # A transient fault asks for another attempt (after the Orchestrator's back-off).
+            result = {"status": "failed", "error": str(exc), **({"retry": True} if exc.retryable else {})}
         if result is None or lease.lost.is_set():
             return "lost"
         return self._report(kind, task["uuid"], {"attempt": attempt, **result})
@@ -237,7 +243,7 @@ class Worker:
             learnt = ml.learn(
                 self.storage, workflow=task["workflow"], algo=task["algo"],
                 model_start=task["model_start"], train_data=task["train_data"],
-                test_data=task.get("test_data") or [],
+                test_data=task.get("test_data") or [], stop=lease.lost.is_set,
             )
             if not lease.confirm():
                 return None
@@ -245,7 +251,7 @@ class Worker:
             return {"status": "done", "perf": learnt.perf, "train_perf": learnt.train_perf,
                     "test_perf": learnt.test_perf}
         outputs = ml.predict(self.storage, workflow=task["workflow"], model=task["model"],
-                             data=task["data"])
+                             data=task["data"], stop=lease.lost.is_set)
         if not lease.confirm():
             return None
         keys = [uuid.uuid4() for _ in outputs]
