@@ -28,6 +28,7 @@ import pstats
 import time
 import uuid
 from collections import Counter
+from typing import Any
 
 import harness
 
@@ -79,18 +80,19 @@ def _client(name: str, site: str | None) -> str:
     return token
 
 
-def _data_of_sites(count: int, batch: int, sites: int) -> uuid.UUID:
+def _data_of_sites(count: int, batch: int, sites: int, members: str = "bench-site-client") -> uuid.UUID:
     """A problem without algos and `count` data for it, registered in uploads of 200 of
-    `sites` sites in turn (of no site when 0): no learnuplet is generated."""
+    `sites` sites in turn (of no site when 0): no learnuplet is generated. A client
+    `members-i` is made in each site (which creates it)."""
     from accounts.models import ApiClient
     from problems.services import data_register, problem_create
 
     problem = problem_create(
         workflow=uuid.uuid4(), test_dataset=[uuid.uuid4() for _ in range(10)], size_train_dataset=batch
     )
-    members = [_client(f"bench-site-client-{i}", f"bench-site-{i}") for i in range(sites)]
-    site_ids = [site for (site,) in ApiClient.objects.filter(user__username__startswith="bench-site-client-")
-                .order_by("user__username").values_list("site_id")] if members else []
+    made = [_client(f"{members}-{i}", f"bench-site-{i}") for i in range(sites)]
+    site_ids = [site for (site,) in ApiClient.objects.filter(user__username__startswith=f"{members}-")
+                .order_by("user__username").values_list("site_id")] if made else []
     # Uploads of 200 (fewer at small sizes, so that every site has data).
     chunk = max(1, min(200, count // (max(sites, 1) * 5)))
     for n, start in enumerate(range(0, count, chunk)):
@@ -156,7 +158,7 @@ def run(args: argparse.Namespace, url: str) -> None:
           f"CPU of its thread {stats['cpu'][0]:.3f} s)")
     print(f"queries: {stats['queries'][0]}")
     print(f"algo registrations: {args.algos} x POST {harness.API}/algos/ over {args.data} data of "
-          f"{len(sites_of_chain)} site(s) ({', '.join(map(str, sorted(sites_of_chain.values())))} learnuplets of each), "
+          f"{len(sites_of_chain)} site(s) (learnuplets per site: {', '.join(map(str, sorted(sites_of_chain.values())))}), "
           f"{algo_new} learnuplets in all")
     print(f"algo registrations: wall time {sum(algo_walls):.3f} s in all, per request median "
           f"{harness.ms(harness.median(algo_walls))} (min {harness.ms(min(algo_walls))}, "
@@ -257,7 +259,38 @@ def profile_in_process(args: argparse.Namespace) -> None:
     print(out.getvalue())
     print(f"--- its {len(queries)} queries ---")
     for q in queries.captured_queries:
-        print(f"{float(q['time']) * 1000:8.1f} ms  {len(q['sql']):>9} chars  {q['sql'][:110]}")
+        sql = q["sql"] or ""  # None for a statement bound server-side (orchestrator_site.compiled)
+        print(f"{float(q['time']) * 1000:8.1f} ms  {len(sql):>9} chars  {sql[:110]}")
+    print(profile_algos_in_process(args, client))
+
+
+def profile_algos_in_process(args: argparse.Namespace, client: Any, runs: int = 5) -> str:
+    """Algo registrations over `--data` data of `--sites` sites, in-process: Python calls
+    (under cProfile) and CPU per request (without it), figures that do not move with the
+    load of a shared machine."""
+    problem = str(_data_of_sites(args.data, args.batch, args.sites, members="bench-profile-site-client"))
+    empty = str(_problem_with_algos(0, args.batch))
+    assert client.post(f"{harness.API}/algos/", {"problem": empty, "name": "warm-up"},
+                       content_type="application/json").status_code == 201
+
+    def register(name: str) -> None:
+        response = client.post(f"{harness.API}/algos/", {"problem": problem, "name": name},
+                               content_type="application/json")
+        assert response.status_code == 201, response.content[:500]
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for i in range(runs):
+        register(f"profiled-{i}")
+    profiler.disable()
+    calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]  # set by Stats, not in typeshed
+    cpu = time.process_time()
+    for i in range(runs):
+        register(f"timed-{i}")
+    cpu = time.process_time() - cpu
+    return (f"in-process algo registration over {args.data} data of {max(args.sites, 1)} site(s): "
+            f"{calls / runs:,.0f} Python calls per request; CPU of this process {cpu / runs * 1000:.1f} ms per "
+            f"request (the database's own work not included)")
 
 
 if __name__ == "__main__":
