@@ -39,9 +39,15 @@ def registration() -> tuple[str, dict[str, Any]]:
     return str(problem.pk), {"uuid": [str(uuid.uuid4()), str(uuid.uuid4())], "problems": [str(problem.pk)]}
 
 
-def advisory_locks_held(db: psycopg.Connection[Any]) -> int:
-    [(n,)] = db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchall()
-    return int(n)
+def key_held(db: psycopg.Connection[Any], user_pk: int, key: str) -> bool:
+    """Whether some session of this database holds the user's key (pg_locks shows a 64-bit
+    advisory key as its high and low halves)."""
+    number = lock_id(user_pk, key) & 0xFFFF_FFFF_FFFF_FFFF
+    rows = db.execute(
+        "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND classid::bigint = %s AND objid::bigint = %s", [number >> 32, number & 0xFFFF_FFFF]).fetchall()
+    return bool(rows)
 
 
 def test_it_answers_409_while_the_first_request_with_the_key_runs(uploader):
@@ -53,7 +59,8 @@ def test_it_answers_409_while_the_first_request_with_the_key_runs(uploader):
         first = in_thread(lambda: answers.update(first=keyed(uploader, f"{API}/data/", body, key="k")))
         first.start()
         with psycopg.connect(database_url(connection.settings_dict), autocommit=True) as observer:
-            wait_for(lambda: advisory_locks_held(observer), timeout=10, what="the first request holding its key")
+            wait_for(lambda: key_held(observer, uploader.client.user.pk, "k"), timeout=10,
+                     what="the first request holding its key")
         meanwhile = keyed(uploader, f"{API}/data/", body, key="k")
         blocker.rollback()
     first.join(timeout=30)
