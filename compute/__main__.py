@@ -1,5 +1,5 @@
 """`python -m compute --url URL --token TOKEN --storage DIR [--shared-storage DIR] [--read-log FILE]
-[--concurrency N] [--once]`."""
+[--concurrency N] [--once] [--wait S]`."""
 
 import argparse
 import logging
@@ -35,8 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "was found (env COMPUTE_READ_LOG)")
     parser.add_argument("--concurrency", type=int, default=1, help="tasks run at once (default 1)")
     parser.add_argument("--once", action="store_true", help="run until nothing is claimable, then exit")
+    parser.add_argument("--wait", type=float, default=float(env("COMPUTE_WAIT", "10")),
+                        help="when idle, seconds a learnuplet claim waits on the Orchestrator for one "
+                             "(?wait=, 0 to 60; 0: poll) (env COMPUTE_WAIT, default 10); preduplets are "
+                             "claimed between waits, so a new one reaches an idle worker within that time")
     parser.add_argument("--idle-max", type=float, default=10.0,
-                        help="longest wait between polls when idle, in seconds (default 10)")
+                        help="longest wait between polls when the Orchestrator answers at once, in seconds "
+                             "(default 10)")
     parser.add_argument("--heartbeat-seconds", type=float, default=None,
                         help="heartbeat period (default: a third of the lease granted)")
     parser.add_argument("--log-level", default=env("COMPUTE_LOG_LEVEL", "INFO"))
@@ -46,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} (or its environment variable) is required")
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    if not 0 <= args.wait <= 60:
+        parser.error("--wait must be between 0 and 60")
     if args.idle_max <= 0 or (args.heartbeat_seconds is not None and args.heartbeat_seconds <= 0):
         parser.error("--idle-max and --heartbeat-seconds must be positive")
     return args
@@ -76,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     worker = Worker(
         Orchestrator(args.url, args.token), storage_of(args),
-        concurrency=args.concurrency, once=args.once, idle_max=args.idle_max,
+        concurrency=args.concurrency, once=args.once, idle_max=args.idle_max, wait=args.wait,
         heartbeat_seconds=args.heartbeat_seconds, stop=stop,
     )
     log.info("worker started: %s, storage %s%s, concurrency %d", args.url, args.storage,

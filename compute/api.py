@@ -56,9 +56,10 @@ class Orchestrator:
         self.timeout = timeout
 
     def request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
-                *, key: str | None = None) -> Response:
+                *, key: str | None = None, wait: float = 0) -> Response:
         """One request; `key`, its Idempotency-Key, makes a retry with the same key safe: a
-        request that was applied is answered again instead of applied twice."""
+        request that was applied is answered again instead of applied twice. `wait`: seconds
+        the server may hold it before answering, on top of the timeout."""
         url = urllib.parse.urljoin(self.base, path)
         if params:
             url += "?" + urllib.parse.urlencode(params)
@@ -70,7 +71,7 @@ class Orchestrator:
             **({"Idempotency-Key": key} if key is not None else {}),
         })
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as answer:
+            with urllib.request.urlopen(req, timeout=self.timeout + wait) as answer:
                 return Response(answer.status, _decode(answer.read()), answer.headers)
         except urllib.error.HTTPError as exc:
             status, content, headers = exc.code, exc.read(), exc.headers
@@ -100,9 +101,11 @@ class Orchestrator:
 
     # The worker protocol. Each request takes the Idempotency-Key of its logical request:
     # a retry passes the key of the try it repeats.
-    def claim(self, kind: str, *, key: str | None = None) -> Response | None:
-        """Claim the oldest claimable task of `kind`; None when there is none (204)."""
-        answer = self._ok(self.request("POST", f"{kind}s/claim/", {}, key=key), f"claim a {kind}")
+    def claim(self, kind: str, *, key: str | None = None, wait: float = 0) -> Response | None:
+        """Claim the oldest claimable task of `kind`; None when there is none (204), after
+        waiting up to `wait` seconds for one to become claimable (`?wait=`)."""
+        params = {"wait": f"{wait:g}"} if wait else None
+        answer = self._ok(self.request("POST", f"{kind}s/claim/", {}, params, key=key, wait=wait), f"claim a {kind}")
         return None if answer.status == 204 else answer
 
     def heartbeat(self, kind: str, task: str, attempt: int, *, key: str | None = None) -> Response:

@@ -1,4 +1,11 @@
-"""The worker loop: claim, keep the lease alive, run, report; back off when idle.
+"""The worker loop: claim, keep the lease alive, run, report; wait on the claim when idle.
+
+An idle worker claims a preduplet, then a learnuplet with `?wait=` (10 s by default): the
+Orchestrator answers as soon as a learnuplet becomes claimable, or 204 at the end, and the
+worker claims again at once. A claim waits for one kind only, so a new preduplet reaches
+an idle worker at its next round, within `wait` seconds (as within the 10 s back-off cap
+of polling before). A server that answers a waiting claim at once (it does not wait) is
+polled with a back-off instead, up to `idle_max` seconds.
 
 A claim is a lease: the Orchestrator gives the task to another worker when this one stops
 heartbeating. Reports and heartbeats carry the claim's `attempt`, so a worker that lost its
@@ -142,12 +149,16 @@ class Worker:
         concurrency: int = 1,
         once: bool = False,
         idle_max: float = 10.0,
+        wait: float = 10.0,
         heartbeat_seconds: float | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.client, self.storage = client, storage
         self.concurrency, self.once = concurrency, once
         self.idle_max, self.heartbeat_seconds = idle_max, heartbeat_seconds
+        # A draining worker (--once) does not wait: nothing claimable means done.
+        self.wait = 0.0 if once else wait
+        self._claiming: set[threading.Thread] = set()  # in a claim, holding no task
         self.stop = stop or threading.Event()
         self.exit_code = 0
 
@@ -157,8 +168,10 @@ class Worker:
         for thread in threads:
             thread.start()
         for thread in threads:
-            # Short joins keep the main thread responsive to signals.
-            while thread.is_alive():
+            # Short joins keep the main thread responsive to signals. Once stopped, a thread
+            # that holds no task (it waits on a claim) is not waited for: the server frees
+            # its claim when the connection closes.
+            while thread.is_alive() and not (self.stop.is_set() and thread in self._claiming):
                 thread.join(0.5)
         return self.exit_code
 
@@ -167,8 +180,10 @@ class Worker:
         failures = 0
         unanswered: dict[str, str] = {}
         while not self.stop.is_set():
+            asked = time.monotonic()
+            self._claiming.add(threading.current_thread())
             try:
-                claimed = self.claim_one(unanswered)
+                claimed = self.claim_one(unanswered, wait=self.wait)
             except ApiError as exc:
                 # 401/403: a wrong token or role; polling again will not fix it.
                 log.error("cannot claim: %s", exc)
@@ -185,22 +200,29 @@ class Worker:
                     return
                 self.stop.wait(idle.next())
                 continue
+            finally:
+                self._claiming.discard(threading.current_thread())
             failures = 0
             if claimed is None:
                 if self.once:
                     return
+                if self.wait and time.monotonic() - asked >= self.wait / 2:
+                    idle.reset()  # the server waited: ask again at once
+                    continue
                 self.stop.wait(idle.next())
                 continue
             idle.reset()
             self.process(*claimed)
 
-    def claim_one(self, unanswered: dict[str, str] | None = None) -> tuple[str, Response] | None:
-        """Claim a task of the first kind that has one. `unanswered` keeps, by kind, the key of
-        a claim that got no answer, for its retry: that claim may have been granted."""
+    def claim_one(self, unanswered: dict[str, str] | None = None, *, wait: float = 0
+                  ) -> tuple[str, Response] | None:
+        """Claim a task of the first kind that has one, the last kind waiting up to `wait`
+        seconds. `unanswered` keeps, by kind, the key of a claim that got no answer, for its
+        retry: that claim may have been granted."""
         unanswered = {} if unanswered is None else unanswered
         for kind in CLAIM_ORDER:
             key = unanswered.setdefault(kind, new_key())
-            answer = self.client.claim(kind, key=key)
+            answer = self.client.claim(kind, key=key, wait=wait if kind == CLAIM_ORDER[-1] else 0)
             del unanswered[kind]
             if answer is not None:
                 return kind, answer

@@ -118,7 +118,9 @@ class WorkerSpec:
 
     def argv(self, url: str) -> list[str]:
         args = [sys.executable, "-m", "compute", "--url", url, "--token", self.token,
-                "--storage", str(self.storage), "--idle-max", "0.5"]
+                "--storage", str(self.storage), "--idle-max", "0.5",
+                # Learnuplets reach an idle worker at once; a preduplet within 2 s.
+                "--wait", "2"]
         if self.shared_storage is not None:
             args += ["--shared-storage", str(self.shared_storage)]
         if self.read_log is not None:

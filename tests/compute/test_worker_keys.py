@@ -25,7 +25,7 @@ class Recording(Orchestrator):
         self.sent: list[tuple[str, str, str | None]] = []
 
     def request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
-                *, key: str | None = None) -> Response:
+                *, key: str | None = None, wait: float = 0) -> Response:
         self.sent.append((method, path, key))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
