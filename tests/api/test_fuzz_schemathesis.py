@@ -120,6 +120,13 @@ def test_it_answers_within_the_schema(live_schema, callers_by_role, world, metho
     @settings(max_examples=EXAMPLES * len(strategies), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     def fuzz(case):
+        if isinstance(case.query, dict) and "wait" in case.query:
+            # A waiting claim or feed read holds its answer up to `wait` seconds: what the
+            # fuzzer checks is the answer, not the wait (tests/queue/test_waiting.py is).
+            try:
+                case.query["wait"] = min(float(case.query["wait"]), 0.2)
+            except (TypeError, ValueError):
+                pass
         # One request may be refused to one role and served to another: send it as each.
         for caller in callers_by_role.values():
             answer = case.call_and_validate(headers={"Authorization": f"Token {caller.token}"}, checks=CHECKS)

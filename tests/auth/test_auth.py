@@ -135,7 +135,10 @@ def test_it_lets_an_operator_claim(operator):
 @pytest.mark.parametrize("path", [f"/problems/{U}/", f"/algos/{U}/", f"/data/{U}/", f"/learnuplets/{U}/"])
 def test_it_changes_no_record_through_other_methods(operator, method, path):
     r = getattr(operator.http, method)(f"{API}{path}", {}, format="json")
-    assert r.status_code == 405
+    if (method, path) == ("patch", f"/problems/{U}/"):
+        assert r.status_code == 404  # operators set a problem's priority (issue 16): this one is unknown
+    else:
+        assert r.status_code == 405
 
 
 # Sessions and the browsable API

@@ -31,7 +31,7 @@ def test_it_requeues_a_failed_learnuplet_found_through_the_status_filter(browser
     assert str(todo.pk) not in browser.find_element(By.ID, "result_list").text
 
     rows[0].find_element(By.CSS_SELECTOR, "input.action-select").click()
-    Select(browser.find_element(By.NAME, "action")).select_by_visible_text("Re-queue selected failed tasks")
+    Select(browser.find_element(By.NAME, "action")).select_by_visible_text("Re-queue selected failed or canceled tasks")
     browser.find_element(By.NAME, "reason").send_keys(REASON)
     browser.find_element(By.CSS_SELECTOR, "#changelist-form button[name=index]").click()
 
