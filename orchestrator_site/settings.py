@@ -128,6 +128,24 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
     env_int("DJANGO_DB_PREPARE_THRESHOLD", 2, minimum=0) or None
 )
+# A pool per server process (psycopg_pool through Django's "pool" option): gunicorn runs
+# many threads a worker, because a waiting claim holds a thread (not a connection) for up
+# to a minute, and a persistent connection per thread would outnumber PostgreSQL's
+# max_connections. A request takes a connection from the pool and gives it back at its
+# end; prepared statements live on with the pooled connections. 0: no pool, a persistent
+# connection per thread (DJANGO_CONN_MAX_AGE), as with few threads.
+DB_POOL_SIZE = env_int("DJANGO_DB_POOL_SIZE", 16, minimum=0)
+if DB_POOL_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    # A dead connection is dropped when it is given back; checking each one on the way out
+    # of the pool would cost a round trip a request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 2, "max_size": DB_POOL_SIZE,
+        # A request waits this long for a free connection before it fails (503).
+        "timeout": env_int("DJANGO_DB_POOL_TIMEOUT", 10, minimum=1),
+    }
+
 # Waiting claims and the event feed hold one LISTEN connection per server process
 # (tasks/wakeups.py). LISTEN needs a session of its own: behind PgBouncer in transaction
 # mode, point DATABASE_LISTEN_URL at PostgreSQL directly. Unset: the default database.

@@ -17,6 +17,10 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # back-off's own tests (tests/queue/test_retries.py) set a base; every other test sees the
 # queue without waiting.
 os.environ.setdefault("ORCHESTRATOR_RETRY_BASE_SECONDS", "0")
+# Race and load tests run dozens of threads in this process, each with a connection of its
+# own, as the workers they stand for; no pool (the server processes of tests/live.py
+# inherit this; the tests of the pool set it).
+os.environ.setdefault("DJANGO_DB_POOL_SIZE", "0")
 
 from orchestrator_site.settings import *  # noqa: E402,F403
 

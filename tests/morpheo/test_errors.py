@@ -162,6 +162,20 @@ def test_it_refuses_the_same_learndone_twice(m_compute):  # noqa: F811
     assert_error(m_compute.post(f"/learndone/{task.pk}", {"status": "failed"}), 400, "failed")
 
 
+@pytest.mark.parametrize("kind", ["learnuplet", "preduplet"])
+def test_a_2017_failure_stays_failed_whatever_retry_it_says(m_compute, kind):  # noqa: F811
+    # 2017 results have no retry (issue 16): a "retry" key is ignored, as any unknown key.
+    task = (LearnupletFactory if kind == "learnuplet" else PredupletFactory).create()
+    m_compute.post(f"/worker/{kind}/{task.pk}", {"worker": U})
+    done = "learndone" if kind == "learnuplet" else "preddone"
+
+    r = m_compute.post(f"/{done}/{task.pk}", {"status": "failed", "retry": True})
+
+    assert r.status_code == 200, r.content
+    task.refresh_from_db()
+    assert (task.status, task.not_before, task.error_kind) == (Status.FAILED, None, "worker")
+
+
 def test_it_refuses_a_learndone_on_an_unknown_task(m_compute):  # noqa: F811
     assert_error(m_compute.post(f"/learndone/{uuid.uuid4()}", {"status": "failed"}), 400, "no learnuplet")
 
