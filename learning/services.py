@@ -37,13 +37,17 @@ def site_batches(data: Sequence[tuple[uuid.UUID, uuid.UUID | None]], size: int) 
     Each site's data are cut in their own order; the chain runs through the batches in the
     order of each batch's first datum. With one site (or none) these are `mini_batches`.
     """
-    per_site: dict[uuid.UUID | None, list[tuple[int, uuid.UUID]]] = {}
-    for position, (datum, site) in enumerate(data):
-        per_site.setdefault(site, []).append((position, datum))
+    pks = [datum for datum, _ in data]
+    sites = [site for _, site in data]
+    if not sites or sites.count(sites[0]) == len(sites):  # one site, the common case: no grouping
+        return [Batch(sites[0], batch) for batch in mini_batches(pks, size)] if sites else []
+    positions: dict[uuid.UUID | None, list[int]] = {}
+    for position, site in enumerate(sites):
+        positions.setdefault(site, []).append(position)
     cut = [
-        (items[i][0], Batch(site, [datum for _, datum in items[i : i + size]]))
-        for site, items in per_site.items()
-        for i in range(0, len(items), size)
+        (at[i], Batch(site, [pks[p] for p in at[i : i + size]]))
+        for site, at in positions.items()
+        for i in range(0, len(at), size)
     ]
     cut.sort(key=lambda first_and_batch: first_and_batch[0])
     return [batch for _, batch in cut]
