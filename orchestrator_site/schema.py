@@ -57,6 +57,8 @@ class AutoSchema(openapi.AutoSchema):
             reads_body
             or self._get_filter_parameters()  # type: ignore[no-untyped-call]  # untyped in drf-spectacular
             or self._get_pagination_parameters()  # type: ignore[no-untyped-call]  # untyped in drf-spectacular
+            # Query parameters an operation declares itself (`?wait=`, the event feed's).
+            or any(p["in"] == "query" for p in super()._get_parameters())
         ):
             errors["400"] = OpenApiResponse(INVALID, description="Invalid input.")
         if self.get_auth():
