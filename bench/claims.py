@@ -118,7 +118,9 @@ def sql_claim(columns: set[str]) -> str:
     """The baseline's claim for the schema benchmarked: before sites (36ab635) the claim
     index is (queued_at, uuid) WHERE todo; since, it leads with coalesce(site_id, nil), and
     a later schema also orders by priority."""
-    site = " AND coalesce(site_id, %(site)s::uuid) = %(site)s::uuid" if "site_id" in columns else ""
+    # The index's own expression, NIL written in: coalesce(site_id, <parameter>) is another
+    # expression, which the claim index cannot serve (every claim then sorted the site's tasks).
+    site = f" AND coalesce(site_id, '{NIL}'::uuid) = %(site)s::uuid" if "site_id" in columns else ""
     order = "priority DESC, queued_at, uuid" if "priority" in columns else "queued_at, uuid"
     return SQL_CLAIM.format(site=site, order=order)
 
