@@ -20,6 +20,7 @@ from typing import Any
 # the one the README recommends. The command line overrides them when a run asks to.
 _project = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
 workers, worker_class, threads, keepalive = (_project[k] for k in ("workers", "worker_class", "threads", "keepalive"))
+on_starting = _project["on_starting"]  # worker_connections follows the threads
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _local = threading.local()
@@ -70,6 +71,15 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
         stats["cpu"].append(cpu)
         # VmHWM only grows: read after a request it is the peak up to the end of it.
         stats["peak_rss_kb"] = max(stats["peak_rss_kb"], _status_kb("VmHWM"))
+
+
+def post_worker_init(worker: Any) -> None:
+    """BENCH_WAKEUP_SLICE: how often a waiting request looks whether its client has gone
+    (tasks.wakeups.SLICE_SECONDS), to measure what those checks cost."""
+    if slice_seconds := os.environ.get("BENCH_WAKEUP_SLICE"):
+        from tasks import wakeups
+
+        wakeups.SLICE_SECONDS = float(slice_seconds)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -60,3 +60,19 @@ def test_it_runs_the_lists_benchmark() -> None:
     out = run_quick("lists.py")
     assert "status=done&algo=<algo>" in out
     assert out.strip().splitlines()[-1].startswith("ratio to baseline:")
+
+
+@pytest.mark.slow
+def test_it_runs_the_dispatch_benchmark() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "dispatch.py"), "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=420,  # three phases, two servers
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    out = result.stdout
+    assert "(a) waiting (6 workers, ?wait=30, keyed): result to next claim p50" in out
+    assert "over 20 releases" in out
+    assert "(b) 30 waiting workers" in out
+    assert "waiting workers' errors: 0" in out
+    assert "(c) two instances" in out
+    assert out.strip().splitlines()[-1].startswith("ratio to baseline:")
