@@ -52,6 +52,7 @@ CONTRACT: dict[tuple[str, str], str] = {
     # Cancel: the client that asked for the work (the matrix's client did not: 403), operators.
     **{("POST", f"{V1}/{c}/{{pk}}/cancel/"): OWN for c in ("algos", "learnuplets", "preduplets")},
     ("PATCH", f"{V1}/problems/{{pk}}/"): OPERATE,
+    ("GET", f"{V1}/events/"): READ,
     **{("POST", f"{V1}/{t}/{{pk}}/{a}/"): WORK
        for t in ("learnuplets", "preduplets") for a in ("claim", "heartbeat", "result")},
     # The 2017 routes, HTTP Basic.
