@@ -120,7 +120,6 @@ def test_twenty_waiters_and_two_hundred_releases_each_task_claimed_once():
         Learnuplet.objects.filter(pk=task.pk).update(status=Status.WAITING)
         with transaction.atomic():
             from tasks import queue
-            from django.db.models import Q
 
             queue.release(Learnuplet, [Learnuplet(algo_id=task.algo_id, rank=task.rank - 1)],
                           values={"model_start": task.algo_id}, reason="test")

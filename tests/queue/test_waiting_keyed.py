@@ -2,7 +2,6 @@
 claim) holds no database connection while it waits, and its answer is kept as any keyed
 request's: a task claimed is replayed to a retry with the key."""
 
-import threading
 import time
 
 import pytest
