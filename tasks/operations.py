@@ -179,17 +179,9 @@ def mark_failed(
     """
     if not reason.strip():
         raise SelectionError("a reason is required to mark tasks failed")
-    where = (where or Q()) & Q(status__in=ACTIVE)
-    outcome = Outcome(kind=tasks.model.kind, dry_run=dry_run)
-    if dry_run:
-        outcome.changed = _preview(tasks.model, where, Value(Status.FAILED, output_field=CharField()))
-        return outcome
-
-    def apply(q: Q) -> list[tuple[uuid.UUID, str]]:
-        return [(pk, Status.FAILED) for pk in tasks.fail(q, actor=actor, reason=reason)]
-
-    outcome.changed = _in_batches(tasks.model, where, apply, batch_size=batch_size, progress=progress)
-    return outcome
+    return _end_run(tasks, (where or Q()) & Q(status__in=ACTIVE), Status.FAILED,
+                    lambda q: tasks.fail(q, actor=actor, reason=reason),
+                    dry_run=dry_run, batch_size=batch_size, progress=progress)
 
 
 def cancel(
@@ -205,16 +197,23 @@ def cancel(
     """Cancel active tasks (for learnuplets, with the later ranks of their chains): they
     end, `canceled`, and release nothing. A worker holding one hears 409 `canceled` at its
     next heartbeat or result."""
-    scope = tasks.cancel_scope((where or Q()) & Q(status__in=ACTIVE))
+    return _end_run(tasks, tasks.cancel_scope((where or Q()) & Q(status__in=ACTIVE)), Status.CANCELED,
+                    lambda q: tasks.cancel(q, actor=actor, reason=reason),
+                    dry_run=dry_run, batch_size=batch_size, progress=progress)
+
+
+def _end_run(
+    tasks: Lifecycle, where: Q, status: str, end: Callable[[Q], list[uuid.UUID]], *,
+    dry_run: bool, batch_size: int | None, progress: Progress | None,
+) -> Outcome:
+    """End the tasks matching `where` with `status` by `end` (or only preview it for a dry
+    run), in batches; the changes in an Outcome."""
     outcome = Outcome(kind=tasks.model.kind, dry_run=dry_run)
     if dry_run:
-        outcome.changed = _preview(tasks.model, scope, Value(Status.CANCELED, output_field=CharField()))
+        outcome.changed = _preview(tasks.model, where, Value(status, output_field=CharField()))
         return outcome
-
-    def apply(q: Q) -> list[tuple[uuid.UUID, str]]:
-        return [(pk, Status.CANCELED) for pk in tasks.cancel(q, actor=actor, reason=reason)]
-
-    outcome.changed = _in_batches(tasks.model, scope, apply, batch_size=batch_size, progress=progress)
+    outcome.changed = _in_batches(tasks.model, where, lambda q: [(pk, status) for pk in end(q)],
+                                  batch_size=batch_size, progress=progress)
     return outcome
 
 
