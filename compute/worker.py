@@ -1,10 +1,11 @@
 """The worker loop: claim, keep the lease alive, run, report; wait on the claim when idle.
 
-An idle worker claims a preduplet, then a learnuplet with `?wait=` (10 s by default): the
+An idle worker claims a preduplet, then a learnuplet with `?wait=` (60 s by default, the
+API's longest: an idle worker makes two requests a minute, against twelve at 10 s): the
 Orchestrator answers as soon as a learnuplet becomes claimable, or 204 at the end, and the
 worker claims again at once. A claim waits for one kind only, so a new preduplet reaches
-an idle worker at its next round, within `wait` seconds (as within the 10 s back-off cap
-of polling before). A server that answers a waiting claim at once (it does not wait) is
+an idle worker at its next round, within `wait` seconds (a lower `wait` trades requests
+for that delay). A server that answers a waiting claim at once (it does not wait) is
 polled with a back-off instead, up to `idle_max` seconds.
 
 A claim is a lease: the Orchestrator gives the task to another worker when this one stops
@@ -73,7 +74,7 @@ def lease_interval(answer: Response) -> float:
     """
     expires = datetime.fromisoformat(answer.body["lease_expires_at"])
     try:
-        now = parsedate_to_datetime(answer.headers["Date"])
+        now = parsedate_to_datetime(answer.headers.get("Date", ""))
     except (TypeError, ValueError):
         now = datetime.now(UTC)
     return min(60.0, max(0.2, (expires - now).total_seconds() / 3))
@@ -149,7 +150,7 @@ class Worker:
         concurrency: int = 1,
         once: bool = False,
         idle_max: float = 10.0,
-        wait: float = 10.0,
+        wait: float = 60.0,
         heartbeat_seconds: float | None = None,
         stop: threading.Event | None = None,
     ) -> None:

@@ -1,7 +1,6 @@
 """The reference worker sends an Idempotency-Key with every claim, heartbeat and result,
 and the same key again when it retries the same request (issue 16)."""
 
-from email.message import Message
 from typing import Any
 
 import psycopg
@@ -30,7 +29,7 @@ class Recording(Orchestrator):
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return Response(answer, {"uuid": "t", "attempt": 1} if answer == 200 else None, Message())
+        return Response(answer, {"uuid": "t", "attempt": 1} if answer == 200 else None, {})
 
 
 def test_a_claim_without_an_answer_is_retried_with_its_key(tmp_path):
