@@ -1,9 +1,11 @@
-"""The demo, step by step, through the v1 HTTP API like any client and worker.
+"""The demo, step by step, through the v1 HTTP API like any client and worker: the
+people's side through `orchestrator_client`, as a user of the client would write it.
 
 Two hospitals, two sites: each has a client that registers its own training files and a
 compute worker that reads only its own directory (plus the shared Storage of workflows,
 algos, test data and models). A researcher without a site registers the problem and its
-algos. After the run, `demo.site_check` verifies that no worker opened the other site's files.
+algos, waits for the chains on the event feed and reads the leaderboard. After the run,
+`demo.site_check` verifies that no worker opened the other site's files.
 """
 
 import contextlib
@@ -15,20 +17,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from django.core.management.base import CommandError
+from orchestrator_client import Client, Progress
 
 from accounts.models import Role
 from accounts.services import client_create
-from compute.api import Orchestrator
 from compute.storage import DirectoryStorage
 from demo.dataset import DemoFiles, write_demo_files
 from demo.processes import WorkerSpec, compute_workers, orchestrator_server
 from demo.site_check import Hospital, check_sites
 
 HOSPITALS = ("hospital-a", "hospital-b")
-FINISHED = ("done", "failed")
 
 
 @dataclass
@@ -74,13 +74,15 @@ class Demo:
                       f"hospital's directory ({', '.join(str(h.storage.root) for h in hospitals)}), "
                       f"{len(files.test)} secret test files, the workflow and algos in {self.shared.root}, "
                       f"1 file to predict at {hospitals[-1].label}")
-            researcher = Orchestrator(url, researcher_token)
+            researcher = stack.enter_context(Client(url, researcher_token))
+            for hospital in hospitals:
+                stack.callback(hospital.client.close)
             problem = self.register(researcher, files)
             # Two rounds of uploads, each hospital its half: every chain crosses sites.
             for round_ in (0, 1):
                 for hospital in hospitals:
                     self.upload(hospital, problem, round_)
-                self.wait_for_learnuplets(researcher, problem)
+                self.wait_for_chains(researcher, problem, files)
             self.show_results(researcher, problem)
             self.show_chain(researcher, problem, files, hospitals)
             preduplet = self.predict(hospitals[-1], problem, files, hospitals)
@@ -97,60 +99,46 @@ class Demo:
         _, compute_token = client_create(name=f"demo-{label}-compute-{suffix}", role=Role.COMPUTE, site=site)
         assert client.site_id is not None  # client_create created the site
         return Hospital(
-            label=label, site=site, site_uuid=client.site_id, client=Orchestrator(url, client_token),
+            label=label, site=site, site_uuid=client.site_id, client=Client(url, client_token),
             compute_token=compute_token, storage=DirectoryStorage(self.storage / label),
             read_log=self.logs / f"reads-{label}.log",
         )
 
-    def register(self, client: Orchestrator, files: DemoFiles) -> str:
-        problem: str = client.post("problems/", {
-            "workflow": str(files.workflow), "test_dataset": [str(t) for t in files.test],
-            "size_train_dataset": 1,
-        })["uuid"]
+    def register(self, client: Client, files: DemoFiles) -> str:
+        problem = client.problems.create(workflow=files.workflow, test_dataset=files.test, size_train_dataset=1)["uuid"]
         self.step(f"the researcher registers problem {problem}: accuracy on {len(files.test)} secret test files")
         for name, algo in files.algos:
-            client.post("algos/", {"uuid": str(algo), "problem": problem, "name": name})
+            client.algos.create(uuid=algo, problem=problem, name=name)
             self.step(f"algo {algo}: {name}")
         return problem
 
     def upload(self, hospital: Hospital, problem: str, round_: int) -> None:
         half = len(hospital.train) // 2
         own = hospital.train[:half] if round_ == 0 else hospital.train[half:]
-        answer = hospital.client.post("data/", {"uuid": [str(d) for d in own], "problems": [problem]})
-        sites = {record["site"] for record in answer["data"]}
+        answer = hospital.client.data.register(own, problems=[problem])
+        sites = {record["site"] for record in answer.data}
         if sites != {str(hospital.site_uuid)}:
             raise CommandError(f"{hospital.label}'s data were registered at {sites}, not at its site")
         self.step(f"{hospital.label} registers {len(own)} training files (site {hospital.site}): "
-                  f"{answer['new_learnuplets']} new learnuplets")
+                  f"{answer.new_learnuplets} new learnuplets")
 
-    def learnuplets(self, client: Orchestrator, problem: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = client.get("learnuplets/", problem=problem, page_size=1000)["results"]
-        return found
-
-    def wait_for_learnuplets(self, client: Orchestrator, problem: str) -> None:
-        """Print the queue's state whenever it changes, until every learnuplet has ended."""
-        last = ""
+    def wait_for_chains(self, client: Client, problem: str, files: DemoFiles) -> None:
+        """Wait on the event feed until every algo's chain has ended, saying how each went."""
         deadline = time.monotonic() + self.timeout
-        while True:
-            counts = Counter(lu["status"] for lu in self.learnuplets(client, problem))
-            line = ", ".join(f"{counts[s]} {s}" for s in ("done", "pending", "todo", "waiting", "failed")
-                             if counts[s])
-            if line != last:
-                self.step(f"learnuplets: {line}")
-                last = line
-            if all(s in FINISHED for s in counts.elements()):
-                return
-            if time.monotonic() > deadline:
-                raise CommandError(f"the learnuplets did not finish in {self.timeout:.0f}s; "
-                                   f"see the workers' logs in {self.logs}")
-            time.sleep(0.25)
+        for name, algo in files.algos:
+            def show(progress: Progress, name: str = name) -> None:
+                self.step(f"chain of {name}: {progress.summary()}")
 
-    def show_results(self, client: Orchestrator, problem: str) -> None:
-        curves: dict[str, list[str]] = {}
-        for lu in sorted(self.learnuplets(client, problem), key=lambda lu: lu["rank"]):
-            curves.setdefault(lu["algo"], []).append(
-                f"{lu['perf']:.3f}" if lu["perf"] is not None else lu["status"])
-        board = client.get(f"problems/{problem}/leaderboard/")
+            chain = client.wait_for_chain(algo, timeout=max(0.0, deadline - time.monotonic()), on_progress=show)
+            if any(task["status"] != "done" for task in chain):
+                raise CommandError(f"the chain of {name} did not train: see the workers' logs in {self.logs}")
+        counts = Counter(task["status"] for task in client.learnuplets.list(problem=problem))
+        self.step(f"learnuplets: {', '.join(f'{n} {status}' for status, n in counts.most_common())}")
+
+    def show_results(self, client: Client, problem: str) -> None:
+        curves = {curve.algo: " ".join(f"{perf:.3f}" for _, perf in curve.points)
+                  for curve in client.learning_curve(problem)}
+        board = client.leaderboard(problem)
         self.step("leaderboard (accuracy on the secret test data):")
         self.say(f"    {'#':>2}  {'algo':<26} {'best':>6}  {'rank':>4}  {'done':>4}  failed")
         for place, row in enumerate(board, start=1):
@@ -159,21 +147,20 @@ class Demo:
                      f"  {row['done']:>4}  {row['failed']}")
         self.say("    perf by rank (the learning curve):")
         for row in board:
-            self.say(f"      {row['name']:<26} {' '.join(curves.get(row['algo'], []))}")
+            self.say(f"      {row['name']:<26} {curves.get(row['algo'], '')}")
 
-    def show_chain(self, client: Orchestrator, problem: str, files: DemoFiles, hospitals: list[Hospital]) -> None:
+    def show_chain(self, client: Client, problem: str, files: DemoFiles, hospitals: list[Hospital]) -> None:
         """One algo's chain rank by rank: where each rank ran and where its start model was trained."""
         name, algo = files.algos[0]
-        label = {str(h.site_uuid): h.label for h in hospitals}
-        chain = sorted((lu for lu in self.learnuplets(client, problem) if lu["algo"] == str(algo)),
-                       key=lambda lu: lu["rank"])
+        label: dict[str | None, str] = {str(h.site_uuid): h.label for h in hospitals}
+        chain = sorted(client.learnuplets.list(problem=problem, algo=algo), key=lambda lu: lu["rank"])
         trained = {lu["model_end"]: lu for lu in chain}
         self.step(f"the chain of {name}, rank by rank (each starts from the best model so far):")
         crossing = None
         for lu in chain:
             site = label.get(lu["site"], "platform")
             perf = f"{lu['perf']:.3f}" if lu["perf"] is not None else lu["status"]
-            start = trained.get(lu["model_start"])
+            start = trained.get(lu["model_start"]) if lu["model_start"] else None
             if start is None:
                 origin = "the algo itself"
             else:
@@ -190,17 +177,12 @@ class Demo:
 
     def predict(self, hospital: Hospital, problem: str, files: DemoFiles, hospitals: list[Hospital]) -> str:
         # Not registered as data: the file to predict counts as the requesting client's site.
-        preduplet = hospital.client.post("preduplets/", {"problem": problem, "data": str(files.to_predict)})
-        label = {str(h.site_uuid): h.label for h in hospitals}
+        preduplet = hospital.client.predict(problem, files.to_predict)
+        label: dict[str | None, str] = {str(h.site_uuid): h.label for h in hospitals}
         self.step(f"{hospital.label} requests prediction {preduplet['uuid']} on its file {files.to_predict} "
                   f"with the best model {preduplet['model']}: it runs at {label.get(preduplet['site'], 'platform')}")
-        deadline = time.monotonic() + self.timeout
-        while preduplet["status"] not in FINISHED:
-            if time.monotonic() > deadline:
-                raise CommandError(f"the prediction did not finish in {self.timeout:.0f}s")
-            time.sleep(0.25)
-            preduplet = hospital.client.get(f"preduplets/{preduplet['uuid']}/")
-        if preduplet["status"] == "failed":
+        preduplet = hospital.client.wait_for_prediction(preduplet["uuid"], timeout=self.timeout)
+        if preduplet["status"] != "done":
             raise CommandError(f"the prediction failed: {preduplet['last_error']}")
         (result,) = preduplet["prediction_storage_uuid"]
         predicted = [int(r["prediction"]) for r in csv.DictReader(io.StringIO(
@@ -208,5 +190,4 @@ class Demo:
         right = sum(p == t for p, t in zip(predicted, files.truth, strict=True))
         self.step(f"predictions written to {self.shared.locate(uuid.UUID(result))}: "
                   f"{right}/{len(predicted)} right against labels only the demo knew")
-        found: str = preduplet["uuid"]
-        return found
+        return preduplet["uuid"]

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from orchestrator_client import Client
 
 from accounts.models import ApiClient
-from compute.api import Orchestrator
 from compute.storage import DirectoryStorage, read_log
 from learning.models import Learnuplet
 from predictions.models import Preduplet
@@ -31,7 +31,7 @@ class Hospital:
     label: str
     site: str
     site_uuid: uuid.UUID
-    client: Orchestrator
+    client: Client
     compute_token: str
     storage: DirectoryStorage
     read_log: Path

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from django.core.management.base import CommandError
+from orchestrator_client import Client
 
 from accounts.models import Role
-from compute.api import Orchestrator
 from compute.storage import DirectoryStorage
 from demo.site_check import Hospital, check_sites
 from learning.models import Learnuplet
@@ -64,7 +64,7 @@ def world(tmp_path):
         storage.write(datum, b"rows")
         hospital = hospitals[label] = Hospital(
             label=f"hospital-{label}", site=f"hospital-{label}", site_uuid=site,
-            client=Orchestrator("http://127.0.0.1:9", "unused"), compute_token="unused", storage=storage,
+            client=Client("http://127.0.0.1:9", "unused"), compute_token="unused", storage=storage,
             read_log=tmp_path / f"reads-{label}.log", train=[datum])
         lu = learnuplets[label] = LearnupletFactory.create(
             algo=algo, rank=rank, site_id=site, train_data=[datum], status=Status.DONE, perf=0.9,

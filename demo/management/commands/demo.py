@@ -4,8 +4,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from orchestrator_client import OrchestratorError
 
-from compute.api import ApiError, Unreachable
 from demo.scenario import Demo
 
 
@@ -33,5 +33,5 @@ class Command(BaseCommand):
             raise CommandError(f"{directory / 'storage'} is not empty: give a new --dir")
         try:
             Demo(directory=directory, say=self.stdout.write, url=url, timeout=timeout).run()
-        except (ApiError, Unreachable) as exc:
+        except OrchestratorError as exc:
             raise CommandError(str(exc)) from None
