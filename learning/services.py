@@ -177,6 +177,8 @@ def learnuplets_for_upload(upload: DataUpload) -> int:
     Data that are any problem's test data are never trained on: their UUIDs would reach
     clients in `train_data`, and the models would be scored on what they learnt from.
     """
+    if not upload.problems:
+        return 0  # data for no problem (2017's, to predict on) extend no chain
     data = upload.data
     secret = Problem.objects.test_data_among(data)
     train = [pk for pk in data if pk not in secret]

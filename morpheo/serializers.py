@@ -11,11 +11,12 @@ from typing import Any
 from rest_framework import serializers
 
 from learning.serializers import LearnResultSerializer, LearnupletSerializer
-from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField
+from orchestrator_site.fields import OneOrManyUUIDsField, StrictUUIDField, UUIDListField
 from predictions.serializers import PredResultSerializer, PredupletSerializer
 from problems.serializers import (
     AlgoCreateSerializer,
     AlgoSerializer,
+    DataCreateSerializer,
     DataSerializer,
     ProblemCreateSerializer,
     ProblemSerializer,
@@ -64,6 +65,12 @@ class LearnupletDocument(LearnupletSerializer):
 
 
 class PredupletDocument(PredupletSerializer):
+    """As the 2017 orchestrator made it and its Go Compute decodes it (`common.Preduplet`,
+    whose `data` and `prediction_storage_uuid` are one `uuid.UUID`): each of the two is one
+    UUID string when it holds one, `prediction_storage_uuid` null while it holds none (Go
+    cannot decode `[]` into a UUID), a list otherwise (several data: no Go struct decodes
+    that, but nothing truer can be said)."""
+
     timestamp_request = UnixTimeField()
     timestamp_done = UnixTimeField()
 
@@ -74,6 +81,16 @@ class PredupletDocument(PredupletSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        # After the v1 serializer's: it scrubs test data from the lists first (a UUID
+        # collapsed to a string before that would escape the scrubbing).
+        document = super().to_representation(instance)
+        for name, empty in (("data", []), ("prediction_storage_uuid", None)):
+            value = document.get(name)
+            if isinstance(value, list) and len(value) <= 1:
+                document[name] = value[0] if value else empty
+        return document
+
 
 # 2017 clients always name the UUID of what they register.
 class ProblemBody(ProblemCreateSerializer):
@@ -82,6 +99,11 @@ class ProblemBody(ProblemCreateSerializer):
 
 class AlgoBody(AlgoCreateSerializer):
     uuid = StrictUUIDField()
+
+
+class DataBody(DataCreateSerializer):
+    # 2017 took data for no problem: registered to be predicted on, never trained on.
+    problems = UUIDListField(max_length=1_000)
 
 
 class WorkerBody(serializers.Serializer[dict[str, Any]]):

@@ -25,6 +25,7 @@ from morpheo.auth import BasicAuthentication
 from morpheo.queries import COLLECTIONS, MAX_LIST, path_uuid
 from morpheo.serializers import (
     AlgoBody,
+    DataBody,
     LearnDoneBody,
     PredDoneBody,
     ProblemBody,
@@ -36,7 +37,6 @@ from predictions.serializers import PredupletCreateSerializer
 from predictions.services import preduplet_request
 from problems import services as registry
 from problems.secrecy import without_test_data_for
-from problems.serializers import DataCreateSerializer
 from tasks.queue import SiteForbidden
 
 TASKS: dict[str, Learnuplets | Preduplets] = {"learnuplet": LEARNUPLETS, "preduplet": PREDUPLETS}
@@ -129,7 +129,7 @@ class DataView(CollectionView):
     permission_classes = [UploaderWrites]
 
     def post(self, request: Request) -> Response:
-        body = DataCreateSerializer(data=request.data)
+        body = DataBody(data=request.data)
         body.is_valid(raise_exception=True)
         # 2017 clients name no site: their data are their site's (the platform's without one).
         records, created = registry.data_register(
