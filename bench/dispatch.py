@@ -35,12 +35,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -460,15 +458,10 @@ def main() -> None:
     parser.add_argument("--server-workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, help="gunicorn threads per worker (default: gunicorn.conf.py's)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: polling, idle, two")
-    parser.add_argument("--hang-up-check", type=float,
-                        help="seconds between a waiting request's checks for a client gone "
-                             "(tasks.wakeups.SLICE_SECONDS, 1), to measure their cost")
     args = parser.parse_args()
     if args.quick:
         args.workers, args.releases, args.chains, args.idle_workers, args.idle_seconds, args.tokens = (
             6, 20, 2, 30, 3.0, 6)
-    if args.hang_up_check:
-        os.environ["BENCH_WAKEUP_SLICE"] = str(args.hang_up_check)
     with harness.fresh_database("dispatch", embedded=args.embedded, keep=args.keep) as url:
         from accounts.services import client_create
         from django.db import connection

@@ -73,15 +73,6 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
         stats["peak_rss_kb"] = max(stats["peak_rss_kb"], _status_kb("VmHWM"))
 
 
-def post_worker_init(worker: Any) -> None:
-    """BENCH_WAKEUP_SLICE: how often a waiting request looks whether its client has gone
-    (tasks.wakeups.SLICE_SECONDS), to measure what those checks cost."""
-    if slice_seconds := os.environ.get("BENCH_WAKEUP_SLICE"):
-        from tasks import wakeups
-
-        wakeups.SLICE_SECONDS = float(slice_seconds)
-
-
 def worker_exit(server: Any, worker: Any) -> None:
     directory = os.environ.get("BENCH_STATS_DIR")
     if not directory:

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import RolePermission
 from events.serializers import EventSerializer, FeedQuerySerializer, FeedSerializer
-from tasks.api import client_gone
+from tasks.api import client_socket
 from tasks.models import FEED_HORIZON, TaskEvent
 from tasks.wakeups import WAKEUPS
 
@@ -44,8 +44,6 @@ class EventFeedView(GenericAPIView[TaskEvent]):
         def page() -> list[TaskEvent]:
             return list(events[:PAGE])
 
-        found = page()
-        if not found and wait > 0:
-            found = WAKEUPS.events(page, timeout=wait, gone=client_gone(request))
+        found = WAKEUPS.events(page, timeout=wait, sock=client_socket(request)) if wait > 0 else page()
         rendered = EventSerializer(found, many=True, context={"request": request}).data
         return Response({"events": rendered, "next": found[-1].id if found else after})

@@ -72,6 +72,18 @@ class IdempotencyKeyQuerySet(models.QuerySet["IdempotencyKey"]):
                   "status_code = EXCLUDED.status_code, body = EXCLUDED.body, created_at = EXCLUDED.created_at"),
              [user_pk, key, request.method, request.path, request.body_digest, status_code, body])
 
+    def keep_unless_answered(self, *, user_pk: Any, key: str, request: Fingerprint, status_code: int) -> bool:
+        """Store an answer without a body in one statement outside a transaction, unless
+        the key has a live answer already (a request with the same key answered
+        meanwhile: the first answer stays); whether it was stored. For the end of a
+        waiting claim (tasks.api)."""
+        return bool(_run(_sql("INSERT INTO {table} (user_id, key, method, path, body_digest, status_code, body) "
+                  "VALUES (%s, %s, %s, %s, %s, %s, NULL) ON CONFLICT (user_id, key) DO UPDATE SET "
+                  "method = EXCLUDED.method, path = EXCLUDED.path, body_digest = EXCLUDED.body_digest, "
+                  "status_code = EXCLUDED.status_code, body = NULL, created_at = EXCLUDED.created_at "
+                  "WHERE {table}.created_at <= STATEMENT_TIMESTAMP() - %s RETURNING 1"),
+             [user_pk, key, request.method, request.path, request.body_digest, status_code, KEPT_FOR]))
+
     def prune_some(self, limit: int) -> None:
         """Delete the oldest `limit` expired answers that no one else is deleting.
 

@@ -3,7 +3,6 @@
 import copy
 import socket
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
@@ -19,10 +18,11 @@ from orchestrator_site.fields import FiniteFloatField, StrictBooleanField
 from accounts.permissions import UploaderWrites, WorkerWrites, refuse_unless_owner
 from accounts.models import Role
 from accounts.roles import actor_name, role_of, sees_test_data, site_of, worker_of
-from idempotency.api import KEY_HEADER, REPLAYED_HEADER, IdempotentMixin
+from idempotency.api import KEY_HEADER, IdempotentMixin
+from idempotency.models import IdempotencyKey
 from tasks.lifecycle import Lifecycle
 from tasks.models import QueueTask, Status
-from tasks.wakeups import WAKEUPS
+from tasks.wakeups import WAKEUPS, closed
 
 
 class AttemptSerializer(serializers.Serializer[dict[str, Any]]):
@@ -56,24 +56,12 @@ class WaitSerializer(serializers.Serializer[dict[str, Any]]):
     )
 
 
-def client_gone(request: Request) -> Callable[[], bool]:
-    """Whether the client of a waiting request has hung up: its socket reads as closed.
-
-    Gunicorn hands the socket over in the WSGI environ; elsewhere (runserver, the test
-    client) nobody can tell, and the request waits its time out."""
+def client_socket(request: HttpRequest) -> socket.socket | None:
+    """The client's socket, for a waiting request to see its client hang up: gunicorn hands
+    it over in the WSGI environ; elsewhere (runserver, the test client) nobody can tell, and
+    the request waits its time out."""
     sock: socket.socket | None = request.META.get("gunicorn.socket")
-    if sock is None:
-        return lambda: False
-
-    def gone() -> bool:
-        try:
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False  # open, nothing sent: still waiting for our answer
-        except OSError:
-            return True
-
-    return gone
+    return sock
 
 
 class LeaseSerializer(serializers.Serializer[QueueTask]):
@@ -97,7 +85,8 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
 
     lifecycle: Lifecycle
     result_serializer_class: type[ResultSerializer]
-    _claim_round = ""  # of a keyed waiting claim (dispatch): "try", then "last"
+    _claim_round = False  # a try of a keyed waiting claim (dispatch)
+    _untried: Any = None  # that try's key, when it found nothing and stored nothing
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """A claim with both ?wait= and an Idempotency-Key waits between keyed requests.
@@ -107,7 +96,9 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
         So each try is a whole keyed request of its own (lock the key, replay, claim, store
         the answer: a task claimed and its answer commit together), and the waits come
         between them, without a transaction or a connection. A try that finds nothing
-        stores no answer, so the next one runs again; the last one stores its 204."""
+        stores no answer, so the next one runs again; at the end the 204 is stored in one
+        statement, unless the key got an answer meanwhile, which is replayed. There is no
+        last try: a wake-up that comes too late goes to another waiter (tasks.wakeups)."""
         wait = WaitSerializer(data=request.GET)
         if (
             getattr(self, "action_map", {}).get((request.method or "").lower()) != "claim_next"
@@ -119,27 +110,34 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
         empty: list[HttpResponseBase] = []
 
         def attempt() -> HttpResponseBase | None:
+            self._untried = None
             answer = super(QueueActionsMixin, self).dispatch(request, *args, **kwargs)
-            if answer.status_code != status.HTTP_204_NO_CONTENT or answer.has_header(REPLAYED_HEADER):
-                return answer
+            if answer.status_code != status.HTTP_204_NO_CONTENT or self._untried is None:
+                return answer  # a task, a replay, an error, or a 204 already stored
             empty[:] = [answer]
             return None
 
-        self._claim_round = "try"
+        sock = client_socket(request)
+        self._claim_round = True
         try:
+            # The first try authenticates: the site the request waits for is known after it.
+            mark = WAKEUPS.mark()
             found = attempt()
             if found is None:
-                gone = client_gone(self.request)
                 found = WAKEUPS.claim(attempt, model=self.lifecycle.model, site=site_of(self.request.user),
-                                      timeout=wait.validated_data["wait"], gone=gone)
-                if found is None and gone():
-                    return empty[0]  # nobody reads it; a last try could claim a task for no one
-            if found is not None:
-                return found
-            self._claim_round = "last"
-            return super().dispatch(request, *args, **kwargs)
+                                      timeout=wait.validated_data["wait"], sock=sock, tried_since=mark)
         finally:
-            self._claim_round = ""
+            self._claim_round = False
+        if found is not None:
+            return found
+        if self._untried is not None and not (sock is not None and closed(sock)):
+            user_pk, key, fingerprint = self._untried
+            if not IdempotencyKey.objects.keep_unless_answered(user_pk=user_pk, key=key, request=fingerprint,
+                                                               status_code=status.HTTP_204_NO_CONTENT):
+                # A request with the same key (a retry beside this one) was answered: that
+                # answer is the key's, replayed (initial raises it before the claim runs).
+                return super().dispatch(request, *args, **kwargs)
+        return empty[0]
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> QueueTask:
         raise NotImplementedError
@@ -165,12 +163,16 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
         def attempt() -> QueueTask | None:
             return self.lifecycle.claim_next(worker=worker_of(user), actor=actor_name(user), site=site)
 
-        task = attempt()
-        if task is None and self._claim_round == "try":
-            self._idempotent = None  # nothing claimed: no answer kept, the request waits on
-        if task is None and wait > 0 and not self._claim_round:
+        if self._claim_round:
+            task = attempt()
+            if task is None:
+                # Nothing claimed: no answer kept, the request waits on (dispatch).
+                self._untried, self._idempotent = self._idempotent, None
+        elif wait > 0:
             task = WAKEUPS.claim(attempt, model=self.lifecycle.model, site=site, timeout=wait,
-                                 gone=client_gone(request))
+                                 sock=client_socket(request))
+        else:
+            task = attempt()
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return self._task_response(task)

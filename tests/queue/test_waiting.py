@@ -9,13 +9,10 @@ from collections import Counter
 
 import pytest
 from django.db import connection, transaction
-from rest_framework.request import Request
-from rest_framework.test import APIRequestFactory
 
 from learning.lifecycle import LEARNUPLETS
 from learning.models import Learnuplet
 from tasks import wakeups
-from tasks.api import client_gone
 from tasks.models import Status
 from tests.factories import AlgoFactory, LearnupletFactory
 from tests.helpers import API
@@ -190,10 +187,9 @@ def test_a_task_ending_its_back_off_wakes_a_waiting_claim(settings):
 def test_a_claim_whose_client_hung_up_frees_its_slot_and_claims_nothing():
     listening()
     ours, theirs = socket.socketpair()
-    request = Request(APIRequestFactory().post("/", **{"gunicorn.socket": ours}))  # type: ignore[arg-type]  # extra WSGI environ, as gunicorn sets it
     thread, result = in_thread(
         lambda: wakeups.WAKEUPS.claim(lambda: LEARNUPLETS.claim_next(worker=uuid.uuid4(), actor="w"),
-                                      model=Learnuplet, site=None, timeout=30, gone=client_gone(request)))
+                                      model=Learnuplet, site=None, timeout=30, sock=ours))
     waiting_claims(1)
 
     theirs.close()
@@ -206,10 +202,9 @@ def test_a_claim_whose_client_hung_up_frees_its_slot_and_claims_nothing():
 
 def test_an_open_client_is_not_gone():
     ours, theirs = socket.socketpair()
-    request = Request(APIRequestFactory().post("/", **{"gunicorn.socket": ours}))  # type: ignore[arg-type]  # extra WSGI environ, as gunicorn sets it
-    assert client_gone(request)() is False
+    assert wakeups.closed(ours) is False
     theirs.sendall(b"GET / HTTP/1.1\r\n")  # a pipelined request: still there
-    assert client_gone(request)() is False
+    assert wakeups.closed(ours) is False
     ours.close()
     theirs.close()
 
