@@ -4,12 +4,10 @@ Operators change tasks only through actions, which call `tasks.operations` (as t
 management commands do): the task pages themselves are read-only.
 """
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 from django import forms
-from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Count, Q, QuerySet
@@ -35,7 +33,7 @@ from orchestrator_site.admin import (
 )
 from tasks import operations
 from tasks.lifecycle import Lifecycle
-from tasks.models import QueueTask, Status, TaskEvent
+from tasks.models import QueueTask, Status, TaskEvent, task_models
 
 HISTORY_LIMIT = 500
 
@@ -198,12 +196,6 @@ class QueueTaskAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, WideListMixin, admin.M
         self._report(request, outcome, selected, "Canceled")
 
 
-@functools.cache
-def _task_models() -> dict[str, type[QueueTask]]:
-    """The installed task models by kind: `tasks` imports none of the apps that own them."""
-    return {m.kind: m for m in apps.get_models() if issubclass(m, QueueTask)}
-
-
 class KindFilter(admin.SimpleListFilter):
     """The kinds of the installed task models (a filter over the field's values would scan
     the whole event table for them)."""
@@ -212,7 +204,7 @@ class KindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
-        return [(kind, kind) for kind in sorted(_task_models())]
+        return [(kind, kind) for kind in sorted(task_models())]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[TaskEvent]) -> QuerySet[TaskEvent]:
         return queryset.filter(kind=self.value()) if self.value() else queryset
@@ -244,7 +236,7 @@ class TaskEventAdmin(ReadOnlyAdminMixin, UUIDSearchMixin, WideListMixin, admin.M
 
     @admin.display(description="task", ordering="task")
     def task_link(self, event: TaskEvent) -> SafeString | str:
-        model = _task_models().get(event.kind)
+        model = task_models().get(event.kind)
         return short_change_link(model, event.task) if model is not None else short_uuid(event.task)
 
     @admin.display(description="worker", ordering="worker")

@@ -21,7 +21,7 @@ from accounts.roles import actor_name, role_of, sees_test_data, site_of, worker_
 from idempotency.api import KEY_HEADER, IdempotentMixin
 from idempotency.models import IdempotencyKey
 from tasks.lifecycle import Lifecycle
-from tasks.models import QueueTask, Status
+from tasks.models import QueueTask, Status, task_models
 from tasks.wakeups import WAKEUPS, closed
 
 
@@ -54,6 +54,19 @@ class WaitSerializer(serializers.Serializer[dict[str, Any]]):
         required=False, default=0, min_value=0, max_value=60,
         help_text="Seconds to wait for a task to become claimable when none is (0 to 60, default 0).",
     )
+    interrupt = serializers.CharField(
+        required=False, default="",
+        help_text="Another task kind (learnuplet, preduplet): a task of that kind made claimable "
+                  "for this worker ends the wait at once with 204, so that the worker claims it. "
+                  "A worker that waits for training tasks learns of a prediction task in "
+                  "milliseconds, with one waiting request.",
+    )
+
+    def validate_interrupt(self, value: str) -> str:
+        kinds = sorted(task_models())
+        if value and value not in kinds:
+            raise serializers.ValidationError(f"One of {', '.join(kinds)}, or empty.")
+        return value
 
 
 def client_socket(request: HttpRequest) -> socket.socket | None:
@@ -125,7 +138,8 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
             found = attempt()
             if found is None:
                 found = WAKEUPS.claim(attempt, model=self.lifecycle.model, site=site_of(self.request.user),
-                                      timeout=wait.validated_data["wait"], sock=sock, tried_since=mark)
+                                      timeout=wait.validated_data["wait"], sock=sock, tried_since=mark,
+                                      interrupt=self._interrupt(wait.validated_data["interrupt"]))
         finally:
             self._claim_round = False
         if found is not None:
@@ -138,6 +152,11 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
                 # answer is the key's, replayed (initial raises it before the claim runs).
                 return super().dispatch(request, *args, **kwargs)
         return empty[0]
+
+    def _interrupt(self, kind: str) -> type[QueueTask] | None:
+        """The model of `?interrupt=`, unless it names no kind or this view's own."""
+        model = task_models().get(kind)
+        return None if model is None or model is self.lifecycle.model else model
 
     def report(self, pk: uuid.UUID, result: dict[str, Any], *, worker: uuid.UUID, actor: str) -> QueueTask:
         raise NotImplementedError
@@ -170,7 +189,8 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
                 self._untried, self._idempotent = self._idempotent, None
         elif wait > 0:
             task = WAKEUPS.claim(attempt, model=self.lifecycle.model, site=site, timeout=wait,
-                                 sock=client_socket(request))
+                                 sock=client_socket(request),
+                                 interrupt=self._interrupt(query.validated_data["interrupt"]))
         else:
             task = attempt()
         if task is None:

@@ -6,11 +6,13 @@ status exist; `tasks.queue` checks every statement it builds against it. Every s
 change of any task is appended to `TaskEvent`.
 """
 
+import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
+from django.apps import apps
 from django.db import models
 from django.db.models.functions import Coalesce
 
@@ -240,3 +242,9 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.task}: {self.from_status or '-'} → {self.to_status}"
+
+
+@functools.cache
+def task_models() -> dict[str, type[QueueTask]]:
+    """The installed task models by kind: `tasks` imports none of the apps that own them."""
+    return {m.kind: m for m in apps.get_models() if issubclass(m, QueueTask)}

@@ -54,8 +54,13 @@ class Waiter:
     kind: str
     site: uuid.UUID | None
     woken: threading.Event = field(default_factory=threading.Event)
-    # The site of the task whose wake-up it was given (None: a platform task), to hand it on.
+    # Another kind whose tasks end this claim's wait (it answers nothing, at once): a worker
+    # waiting for training tasks is told that a prediction task is ready for it.
+    interrupt: str | None = None
+    # The site and kind of the task whose wake-up it was given (site None: a platform
+    # task), to hand it on.
     cause: uuid.UUID | None = None
+    cause_kind: str = ""
 
 
 def closed(sock: socket.socket) -> bool:
@@ -146,16 +151,20 @@ class Wakeups:
     def claim(
         self, attempt: Callable[[], T | None], *, model: type[QueueTask], site: uuid.UUID | None,
         timeout: float, sock: socket.socket | None = None, tried_since: int | None = None,
+        interrupt: type[QueueTask] | None = None,
     ) -> T | None:
         """Call `attempt` (a claim) until it returns a task, waiting for wake-ups between
         calls, for up to `timeout` seconds; None at the end, or as soon as the client at
         `sock` (when known) hangs up: its slot is freed and it claims nothing more.
 
         `tried_since`: the caller made a first attempt after `mark()` returned this; it is
-        made again only if a wake-up came since."""
+        made again only if a wake-up came since. `interrupt`: a task of this other kind made
+        claimable for the waiter ends the wait (None)."""
         deadline = time.monotonic() + timeout
-        waiter = Waiter(model.kind, site)
+        waiter = Waiter(model.kind, site, interrupt=interrupt.kind if interrupt else None)
         self._start(model)
+        if interrupt is not None:
+            self._start(interrupt)
         try:
             while True:
                 # Enlisted before the attempt: a task made claimable after the attempt's
@@ -169,6 +178,9 @@ class Wakeups:
                 if task is not None or not timeout:
                     return task
                 if not self._wait(waiter.woken, deadline, sock):
+                    return None
+                if waiter.cause_kind == waiter.interrupt:
+                    waiter.woken.clear()  # this wake-up is used: the client claims the other kind
                     return None
         finally:
             self._leave(waiter)
@@ -230,7 +242,7 @@ class Wakeups:
                 self._claims.remove(waiter)
             elif waiter.woken.is_set():
                 # Woken for a task it will not take: the wake-up goes to the next waiter.
-                self._wake(waiter.kind, waiter.cause, 1)
+                self._wake(waiter.cause_kind, waiter.cause, 1)
 
     def waiting(self) -> tuple[int, int]:
         """How many claims and feed requests wait now."""
@@ -249,10 +261,11 @@ class Wakeups:
 
     def _wake(self, kind: str, site: uuid.UUID | None, count: int) -> int:
         self._wakes += 1
-        chosen = [w for w in self._claims if w.kind == kind and (site is None or w.site == site)][:count]
+        chosen = [w for w in self._claims
+                  if (w.kind == kind or w.interrupt == kind) and (site is None or w.site == site)][:count]
         for waiter in chosen:
             self._claims.remove(waiter)
-            waiter.cause = site
+            waiter.cause, waiter.cause_kind = site, kind
             waiter.woken.set()
         return len(chosen)
 
@@ -262,7 +275,7 @@ class Wakeups:
         with self._lock:
             self._wakes += 1
             for waiter in self._claims:
-                waiter.cause = waiter.site
+                waiter.cause, waiter.cause_kind = waiter.site, waiter.kind
                 waiter.woken.set()
             self._claims.clear()
             self._wake_feed()
@@ -360,7 +373,8 @@ class Wakeups:
     def _probe(self, conn: psycopg.Connection[Any]) -> None:
         """The fallback: claimable tasks by site, for each kind that claims wait for."""
         with self._lock:
-            tables = {w.kind: self._tables[w.kind] for w in self._claims if w.kind in self._tables}
+            kinds = {k for w in self._claims for k in (w.kind, w.interrupt) if k in self._tables}
+            tables = {kind: self._tables[kind] for kind in kinds}
         for kind, table in tables.items():
             rows = conn.execute(
                 psycopg.sql.SQL(
