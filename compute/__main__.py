@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
+    # httpx logs every request at INFO: claims and heartbeats would drown what the worker says.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
