@@ -4,18 +4,21 @@ One run, against gunicorn with the README's settings (gunicorn.conf.py, producti
 environment), every client an asyncio connection of this process (one keep-alive
 connection per worker, as a worker holds):
 
-(a) Dispatch latency. `--chains` chains of learnuplets (platform tasks, `--releases` in
-    all after each chain's rank 0) run as a relay among `--workers` idle workers: the
+(a) Dispatch latency. `--chains` chain(s) of learnuplets (platform tasks, `--releases` in
+    all after each chain's rank 0; one chain: every release finds the others idle) run as a relay among `--workers` idle workers: the
     worker that claims a rank reports it done at once, and is then busy until another
     worker has claimed the rank its result released, so that every next rank goes to
     another, idle worker. Measured: the time from the result's answer (at the reporter)
     to the next rank's claim answer (at the other worker). Waiting workers claim with
-    `?wait=30` and an Idempotency-Key, as the reference worker does; the baseline, in
+    `?wait=60` and an Idempotency-Key, as the reference worker does; then again with
+    `--loaded-chains` chains at once (a server at capacity); the baseline, in
     the same run, polls as the worker did before issue 17 (no wait, an exponential
     back-off from 0.2 s up to 10 s with jitter, reset after a task: compute.worker.Backoff),
     after idling long enough to reach its cap.
-(b) Idle cost. `--idle-workers` workers wait (`?wait=30`, keyed) for `--idle-seconds`,
-    nothing claimable for them. Measured: their requests per worker per minute, the
+(b) Idle cost. `--idle-workers` workers wait (keyed, `?wait=60` less up to 10% of jitter,
+    as the reference worker waits) for `--idle-seconds`, nothing claimable for them; twice:
+    waiting claims alone, then the reference worker's idle rounds (a preduplet claim, then
+    a learnuplet claim waiting with `&interrupt=preduplet`). Measured: their requests per worker per minute, the
     server's CPU (master and workers, as a share of one core) and memory (RSS and PSS
     of its processes, threads), the database sessions of the benchmark database, and,
     meanwhile, the latency of a data registration (a client) and of a claim and its
@@ -27,7 +30,8 @@ connection per worker, as a worker holds):
     instance: the release committed through one is answered to a worker waiting on
     either (the same-instance ones shown apart).
 
-    .venv/bin/python bench/dispatch.py [--workers 50 --releases 1000 --chains 10 --idle-workers 1000 --idle-seconds 60]
+    .venv/bin/python bench/dispatch.py [--workers 50 --releases 1000 --chains 1 --loaded-chains 10
+                                        --idle-workers 1000 --idle-seconds 60]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 import uuid
 from collections import Counter
@@ -49,7 +54,8 @@ from compute.worker import Backoff
 
 CLAIM = f"{harness.API}/learnuplets/claim/"
 RESULT = f"{harness.API}/learnuplets/{{}}/result/"
-WAIT = 30  # seconds, as the reference worker waits
+WAIT = 60  # seconds, as the reference worker waits (COMPUTE_WAIT)
+PRED_CLAIM = f"{harness.API}/preduplets/claim/"
 POLL_CAP = 10.0  # the reference worker's back-off cap before issue 17 (--idle-max)
 
 
@@ -384,32 +390,42 @@ async def measure_window(server: harness.Server, url: str, seconds: float, probe
                   counted() - requests0, probe, samples)
 
 
-async def idle_waiter(conn: Conn, counter: Counter[str], stop: asyncio.Event) -> None:
+async def idle_waiter(conn: Conn, counter: Counter[str], stop: asyncio.Event, *, rounds: bool) -> None:
+    """A waiting claim after another, keyed; `rounds`: as the reference worker idles, a
+    preduplet claim (no wait) before each learnuplet claim waiting, interrupted by preduplets."""
     while not stop.is_set():
-        counter["claims"] += 1
-        try:
-            status, _, _ = await conn.request("POST", f"{CLAIM}?wait={WAIT}", {}, key=str(uuid.uuid4()))
-        except OSError as error:
-            counter[f"error {type(error).__name__}"] += 1
-            await asyncio.sleep(1)
-            continue
-        if status != 204:
-            counter[f"status {status}"] += 1
-            await asyncio.sleep(1)
+        calls = [(PRED_CLAIM, False), (f"{CLAIM}?wait={WAIT}&interrupt=preduplet", True)] if rounds else [
+            (f"{CLAIM}?wait={WAIT}", True)]
+        for path, waits in calls:
+            if waits:  # the reference worker's jitter: a fleet started at once drifts apart
+                path = path.replace(f"wait={WAIT}", f"wait={WAIT * random.uniform(0.9, 1.0):.1f}")
+            counter["claims"] += 1
+            counter["waiting" if waits else "at once"] += 1
+            try:
+                status, _, _ = await conn.request("POST", path, {}, key=str(uuid.uuid4()))
+            except OSError as error:
+                counter[f"error {type(error).__name__}"] += 1
+                await asyncio.sleep(1)
+                break
+            if status != 204:
+                counter[f"status {status}"] += 1
+                await asyncio.sleep(1)
 
 
 async def idle_cost(server: harness.Server, url: str, tokens: list[str], count: int, seconds: float,
-                    probe_args: tuple[str, str, str]) -> tuple[Window, Window, Counter[str], float]:
+                    probe_args: tuple[str, str, str], *, rounds: bool, quiet: bool = True,
+                    ) -> tuple[Window | None, Window, Counter[str], float]:
     counter: Counter[str] = Counter()
-    quiet = await measure_window(server, url, max(2.0, seconds / 3), probe_args, lambda: counter["claims"])
+    alone = (await measure_window(server, url, max(2.0, seconds / 3), probe_args, lambda: counter["claims"])
+             if quiet else None)
     stop = asyncio.Event()
     conns = [Conn(server.port, tokens[i % len(tokens)]) for i in range(count)]
     ramp = time.perf_counter()
     waiters = []
     for conn in conns:  # connect them at about 500 a second, as a fleet would not all at once
-        waiters.append(asyncio.create_task(idle_waiter(conn, counter, stop)))
+        waiters.append(asyncio.create_task(idle_waiter(conn, counter, stop, rounds=rounds)))
         await asyncio.sleep(0.002)
-    while counter["claims"] < count:
+    while counter["waiting"] < count:
         await asyncio.sleep(0.1)
     ramp = time.perf_counter() - ramp
     await asyncio.sleep(2)  # every first claim waiting
@@ -420,7 +436,7 @@ async def idle_cost(server: harness.Server, url: str, tokens: list[str], count: 
     await asyncio.gather(*waiters, return_exceptions=True)
     for conn in conns:
         conn.close()
-    return quiet, window, counter, ramp
+    return alone, window, counter, ramp
 
 
 def window_lines(label: str, window: Window, workers: int) -> list[str]:
@@ -439,7 +455,7 @@ def window_lines(label: str, window: Window, workers: int) -> list[str]:
     if probe.errors:
         lines.append(f"  probe errors: {dict(probe.errors)}")
     if workers:
-        lines.append(f"  waiting workers' requests: {window.requests / workers / (window.seconds / 60):.2f} "
+        lines.append(f"  idle workers' requests: {window.requests / workers / (window.seconds / 60):.2f} "
                      f"per worker per minute ({window.requests} in all)")
     return lines
 
@@ -451,7 +467,11 @@ def main() -> None:
     parser = harness.arguments(__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=50, help="relay workers in (a) and (c)")
     parser.add_argument("--releases", type=int, default=1000, help="releases measured in (a) and (c)")
-    parser.add_argument("--chains", type=int, default=10, help="chains run at once in the relays")
+    parser.add_argument("--chains", type=int, default=1,
+                        help="chains run at once in the relays (1: each release reaches idle workers)")
+    parser.add_argument("--loaded-chains", type=int, default=10,
+                        help="then the waiting relay again with this many chains at once, a server "
+                             "at capacity (0: not run)")
     parser.add_argument("--idle-workers", type=int, default=1000, help="waiting workers in (b)")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--tokens", type=int, default=100, help="compute clients the idle workers share")
@@ -461,7 +481,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.workers, args.releases, args.chains, args.idle_workers, args.idle_seconds, args.tokens = (
-            6, 20, 2, 30, 3.0, 6)
+            6, 20, 1, 30, 3.0, 6)
+        args.loaded_chains = 0
     with harness.fresh_database("dispatch", embedded=args.embedded, keep=args.keep) as url:
         from accounts.services import client_create
         from django.db import connection
@@ -487,6 +508,12 @@ async def run(args: argparse.Namespace, url: str, tokens: list[str], probe_args:
         lines.append(f"(a) waiting ({args.workers} workers, ?wait={WAIT}, keyed): result to next claim "
                      f"{latency_line(waited)}; from the result sent {latency_line(relay.latencies(from_sent=True))}; "
                      f"{seconds:.1f} s; requests {dict(relay.requests)}; errors {dict(relay.errors) or 0}")
+        if args.loaded_chains:
+            loaded, seconds = await run_relay([server.port], tokens[: args.workers], chains=args.loaded_chains,
+                                              releases=args.releases, waiting=True, settle=1.0, label="loaded")
+            lines.append(f"(a) the same, {args.loaded_chains} chains at once (the server at capacity): result to "
+                         f"next claim {latency_line(loaded.latencies())}; {seconds:.1f} s; "
+                         f"errors {dict(loaded.errors) or 0}")
         polled: list[float] = []
         if "polling" not in skip:
             relay, seconds = await run_relay([server.port], tokens[: args.workers], chains=args.chains,
@@ -499,15 +526,26 @@ async def run(args: argparse.Namespace, url: str, tokens: list[str], probe_args:
                          f"{latency_line(relay.latencies(from_sent=True))}; {seconds:.1f} s; "
                          f"{relay.requests['claim'] / args.workers / minutes:.1f} claims per worker per minute; "
                          f"errors {dict(relay.errors) or 0}")
+        windows = {}
+        alone_cpu = 0.0
         if "idle" not in skip:
-            quiet, window, counter, ramp = await idle_cost(
-                server, url, tokens[: args.tokens], args.idle_workers, args.idle_seconds, probe_args)
-            lines += window_lines("(b) no waiting worker", quiet, 0)
-            lines += window_lines(f"(b) {args.idle_workers} waiting workers (?wait={WAIT}, keyed, "
-                                  f"{args.tokens} tokens; all waiting {ramp:.1f} s after the first)",
-                                  window, args.idle_workers)
-            bad = {k: v for k, v in counter.items() if k != "claims"}
-            lines.append(f"  waiting workers' errors: {bad or 0}")
+            for rounds in (False, True):
+                alone, window, counter, ramp = await idle_cost(
+                    server, url, tokens[: args.tokens], args.idle_workers, args.idle_seconds, probe_args,
+                    rounds=rounds, quiet=not rounds)
+                windows[rounds] = window
+                if alone is not None:
+                    lines += window_lines("(b) no waiting worker", alone, 0)
+                    alone_cpu = alone.server_cpu / alone.seconds
+                what = ("as the reference worker idles: a preduplet claim, then a learnuplet claim waiting "
+                        f"(?wait={WAIT} less up to 10% jitter, &interrupt=preduplet)" if rounds else
+                        f"waiting claims alone (?wait={WAIT} less up to 10% jitter)")
+                lines += window_lines(f"(b) {args.idle_workers} idle workers, {what}, keyed, {args.tokens} "
+                                      f"tokens; all waiting {ramp:.1f} s after the first", window, args.idle_workers)
+                lines.append(f"  the idle workers' own server CPU (less the probe alone's): "
+                             f"{window.server_cpu / window.seconds - alone_cpu:.1%} of a core")
+                bad = {k: v for k, v in counter.items() if k not in ("claims", "waiting", "at once")}
+                lines.append(f"  idle workers' errors: {bad or 0}")
         if "two" not in skip:
             with harness.Server(url, workers=args.server_workers, threads=args.threads) as other:
                 relay, seconds = await run_relay([server.port, other.port], tokens[: args.workers],
@@ -523,11 +561,13 @@ async def run(args: argparse.Namespace, url: str, tokens: list[str], probe_args:
     for line in lines:
         print(line)
     targets = [f"(a) p99 < 50 ms ({'met' if waited and harness.percentile(waited, 99) < 0.050 else 'MISSED'})"]
-    if "idle" not in skip:
+    for rounds, window in windows.items():
+        label = "(b, reference worker)" if rounds else "(b, waiting claims)"
         per_minute = window.requests / args.idle_workers / (window.seconds / 60)
+        own_cpu = window.server_cpu / window.seconds - alone_cpu
         p99 = max(harness.percentile(window.probe.registration, 99), harness.percentile(window.probe.claim, 99))
-        targets += [f"(b) <= 2 requests per worker per minute ({'met' if per_minute <= 2.05 else 'MISSED'})",
-                    f"server CPU < 5% of a core ({'met' if window.server_cpu / window.seconds < 0.05 else 'MISSED'})",
+        targets += [f"{label} <= 2 requests per worker per minute ({'met' if per_minute <= 2.05 else 'MISSED'})",
+                    f"server CPU < 5% of a core ({'met' if own_cpu < 0.05 else 'MISSED'})",
                     f"registration and claim p99 < 100 ms ({'met' if p99 < 0.100 else 'MISSED'})"]
     if "two" not in skip:
         targets.append(f"(c) p99 < 100 ms ({'met' if cross and harness.percentile(cross, 99) < 0.100 else 'MISSED'})")
