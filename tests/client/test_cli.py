@@ -167,7 +167,7 @@ def test_a_refusal_prints_the_api_field_messages_and_exits_1(shell: Shell):
     done = shell.run("problems", "create", "--workflow", "nope", "--test-data", *uuids(1), "--size", "0", code=1)
 
     lines = done.stderr.splitlines()
-    assert lines[0].startswith("error: POST problems/: HTTP 400: ")
+    assert lines[0] == "error: POST problems/: HTTP 400"
     assert any(line.startswith("  size_train_dataset: ") for line in lines[1:])
     assert any(line.startswith("  workflow: ") for line in lines[1:])
     assert done.stdout == ""

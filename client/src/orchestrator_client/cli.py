@@ -48,12 +48,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WaitTimeout as exc:
         print(f"error: {exc}", file=sys.stderr)
         return TIMED_OUT
+    except ApiError as exc:
+        if not exc.fields:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        # One field message a line, under the request they refused.
+        print(f"error: {exc.what}: HTTP {exc.status}{': ' + exc.detail if exc.detail else ''}", file=sys.stderr)
+        for field, messages in exc.fields.items():
+            for message in messages:
+                print(f"  {field}: {message}", file=sys.stderr)
+        return 1
     except OrchestratorError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if isinstance(exc, ApiError):
-            for field, messages in exc.fields.items():
-                for message in messages:
-                    print(f"  {field}: {message}", file=sys.stderr)
         return 1
     except ValueError as exc:  # a folder without data files, files without a storage
         print(f"error: {exc}", file=sys.stderr)
