@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -142,6 +143,8 @@ class Wakeups:
         self._tables: dict[str, str] = {}  # kind → table, for the fallback probe
         self._timers: list[_Timer] = []
         self._wakes = 0  # wake-ups so far (mark)
+        # The latest wake-ups: (number, kind, site); kind None: every waiter (wake_all).
+        self._recent: deque[tuple[int, str | None, uuid.UUID | None]] = deque(maxlen=256)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.listening = threading.Event()  # set while the LISTEN connection is up
@@ -170,8 +173,8 @@ class Wakeups:
                 # Enlisted before the attempt: a task made claimable after the attempt's
                 # snapshot wakes this waiter, not nobody.
                 self._enlist(waiter)
-                if tried_since is not None and self.mark() == tried_since:
-                    task = None  # nothing woke anyone since the caller's attempt
+                if tried_since is not None and not self._woken_since(tried_since, waiter):
+                    task = None  # no wake-up for this waiter since the caller's attempt
                 else:
                     task = attempt()
                 tried_since = None
@@ -236,6 +239,19 @@ class Wakeups:
         with self._lock:
             return self._wakes
 
+    def _woken_since(self, mark: int, waiter: Waiter) -> bool:
+        """Whether a wake-up since `mark` was for tasks this waiter could have taken."""
+        with self._lock:
+            if self._wakes == mark:
+                return False
+            if not self._recent or self._recent[0][0] > mark + 1:
+                return True  # older than what is remembered: assume so
+            return any(
+                seq > mark and (kind is None or kind in (waiter.kind, waiter.interrupt))
+                and (site is None or site == waiter.site)
+                for seq, kind, site in self._recent
+            )
+
     def _leave(self, waiter: Waiter) -> None:
         with self._lock:
             if waiter in self._claims:
@@ -261,6 +277,7 @@ class Wakeups:
 
     def _wake(self, kind: str, site: uuid.UUID | None, count: int) -> int:
         self._wakes += 1
+        self._recent.append((self._wakes, kind, site))
         chosen = [w for w in self._claims
                   if (w.kind == kind or w.interrupt == kind) and (site is None or w.site == site)][:count]
         for waiter in chosen:
@@ -274,6 +291,7 @@ class Wakeups:
         have been missed)."""
         with self._lock:
             self._wakes += 1
+            self._recent.append((self._wakes, None, None))
             for waiter in self._claims:
                 waiter.cause, waiter.cause_kind = waiter.site, waiter.kind
                 waiter.woken.set()

@@ -170,3 +170,20 @@ def test_a_client_sending_more_while_it_waits_is_not_taken_for_gone(no_fallback)
     assert result == {"value": None} and attempts.calls == 1
     ours.close()
     theirs.close()
+
+
+def test_a_wake_up_for_tasks_of_another_site_does_not_make_the_callers_try_again(no_fallback):
+    import uuid
+
+    ours = Attempts()
+    mark = wakeups.WAKEUPS.mark()
+    wakeups.WAKEUPS.wake(Learnuplet.kind, uuid.uuid4(), 1)  # another site's task
+    wakeups.WAKEUPS.wake("preduplet", None, 1)  # another kind
+    site = uuid.uuid4()
+    assert wakeups.WAKEUPS.claim(ours, model=Learnuplet, site=site, timeout=0.3, tried_since=mark) is None
+    assert ours.calls == 0
+
+    wakeups.WAKEUPS.wake(Learnuplet.kind, site, 1)  # ours, but it came before the claim's mark
+    mark = wakeups.WAKEUPS.mark()
+    assert wakeups.WAKEUPS.claim(ours, model=Learnuplet, site=site, timeout=0.3, tried_since=mark) is None
+    assert ours.calls == 0
