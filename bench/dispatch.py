@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -390,15 +391,22 @@ async def measure_window(server: harness.Server, url: str, seconds: float, probe
                   counted() - requests0, probe, samples)
 
 
-async def idle_waiter(conn: Conn, counter: Counter[str], stop: asyncio.Event, *, rounds: bool) -> None:
+async def idle_waiter(conn: Conn, counter: Counter[str], stop: asyncio.Event, *, rounds: bool,
+                      herd: bool) -> None:
     """A waiting claim after another, keyed; `rounds`: as the reference worker idles, a
-    preduplet claim (no wait) before each learnuplet claim waiting, interrupted by preduplets."""
+    preduplet claim (no wait) before each learnuplet claim waiting, interrupted by preduplets.
+    Unless `herd`, the first wait is a random part of the whole, as in a fleet that has run
+    for a while (its workers' waits end at any time); a herd started at once ends them
+    together, less the jitter."""
+    first = not herd
     while not stop.is_set():
         calls = [(PRED_CLAIM, False), (f"{CLAIM}?wait={WAIT}&interrupt=preduplet", True)] if rounds else [
             (f"{CLAIM}?wait={WAIT}", True)]
         for path, waits in calls:
             if waits:  # the reference worker's jitter: a fleet started at once drifts apart
-                path = path.replace(f"wait={WAIT}", f"wait={WAIT * random.uniform(0.9, 1.0):.1f}")
+                share = random.uniform(0.02, 1.0) if first else random.uniform(0.9, 1.0)
+                path = path.replace(f"wait={WAIT}", f"wait={WAIT * share:.1f}")
+                first = False
             counter["claims"] += 1
             counter["waiting" if waits else "at once"] += 1
             try:
@@ -413,7 +421,7 @@ async def idle_waiter(conn: Conn, counter: Counter[str], stop: asyncio.Event, *,
 
 
 async def idle_cost(server: harness.Server, url: str, tokens: list[str], count: int, seconds: float,
-                    probe_args: tuple[str, str, str], *, rounds: bool, quiet: bool = True,
+                    probe_args: tuple[str, str, str], *, rounds: bool, quiet: bool = True, herd: bool = False,
                     ) -> tuple[Window | None, Window, Counter[str], float]:
     counter: Counter[str] = Counter()
     alone = (await measure_window(server, url, max(2.0, seconds / 3), probe_args, lambda: counter["claims"])
@@ -423,7 +431,7 @@ async def idle_cost(server: harness.Server, url: str, tokens: list[str], count: 
     ramp = time.perf_counter()
     waiters = []
     for conn in conns:  # connect them at about 500 a second, as a fleet would not all at once
-        waiters.append(asyncio.create_task(idle_waiter(conn, counter, stop, rounds=rounds)))
+        waiters.append(asyncio.create_task(idle_waiter(conn, counter, stop, rounds=rounds, herd=herd)))
         await asyncio.sleep(0.002)
     while counter["waiting"] < count:
         await asyncio.sleep(0.1)
@@ -474,6 +482,9 @@ def main() -> None:
                              "at capacity (0: not run)")
     parser.add_argument("--idle-workers", type=int, default=1000, help="waiting workers in (b)")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--herd", action="store_true",
+                        help="(b)'s idle workers all start their first wait at once (default: a fleet "
+                             "that has run a while, each first wait a random part of the whole)")
     parser.add_argument("--tokens", type=int, default=100, help="compute clients the idle workers share")
     parser.add_argument("--server-workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, help="gunicorn threads per worker (default: gunicorn.conf.py's)")
@@ -490,7 +501,7 @@ def main() -> None:
         started = time.perf_counter()
         tokens = [client_create(name=f"bench-worker-{i}", role="compute")[1]
                   for i in range(max(args.workers, args.tokens))]
-        probe_args = probe_setup(100 if args.quick else int(args.idle_seconds * 6) + 50)
+        probe_args = probe_setup(100 if args.quick else int(args.idle_seconds * 12) + 100)
         connection.close()  # the asyncio part reaches Django only from threads of its own
         asyncio.run(run(args, url, tokens, probe_args, time.perf_counter() - started))
 
@@ -532,7 +543,7 @@ async def run(args: argparse.Namespace, url: str, tokens: list[str], probe_args:
             for rounds in (False, True):
                 alone, window, counter, ramp = await idle_cost(
                     server, url, tokens[: args.tokens], args.idle_workers, args.idle_seconds, probe_args,
-                    rounds=rounds, quiet=not rounds)
+                    rounds=rounds, quiet=not rounds, herd=args.herd)
                 windows[rounds] = window
                 if alone is not None:
                     lines += window_lines("(b) no waiting worker", alone, 0)
@@ -540,6 +551,7 @@ async def run(args: argparse.Namespace, url: str, tokens: list[str], probe_args:
                 what = ("as the reference worker idles: a preduplet claim, then a learnuplet claim waiting "
                         f"(?wait={WAIT} less up to 10% jitter, &interrupt=preduplet)" if rounds else
                         f"waiting claims alone (?wait={WAIT} less up to 10% jitter)")
+                what = ("a herd started at once, " if args.herd else "first waits spread, ") + what
                 lines += window_lines(f"(b) {args.idle_workers} idle workers, {what}, keyed, {args.tokens} "
                                       f"tokens; all waiting {ramp:.1f} s after the first", window, args.idle_workers)
                 lines.append(f"  the idle workers' own server CPU (less the probe alone's): "
@@ -560,6 +572,19 @@ async def run(args: argparse.Namespace, url: str, tokens: list[str], probe_args:
     print(harness.machine(url))
     for line in lines:
         print(line)
+    print("claims at the first server, by path: requests; the request thread's CPU p50 / p90 (waiting included: "
+          "a waiting thread uses none); SQL statements p50 / max")
+    merged: dict[str, tuple[list[float], list[int]]] = {}
+    for path, stats in server.requests.items():
+        if "claim" in path:
+            cpus, counts = merged.setdefault(re.sub(r"wait=[0-9.]+", "wait=S", path), ([], []))
+            cpus += stats["cpu"]
+            counts += stats["queries"]
+    for path, (cpu, queries) in sorted(merged.items()):
+        if cpu:
+            cpu, queries = sorted(cpu), sorted(queries)
+            print(f"  {path}: {len(cpu)}; {harness.ms(cpu[len(cpu) // 2])} / {harness.ms(cpu[len(cpu) * 9 // 10])}; "
+                  f"{queries[len(queries) // 2]} / {queries[-1]}")
     targets = [f"(a) p99 < 50 ms ({'met' if waited and harness.percentile(waited, 99) < 0.050 else 'MISSED'})"]
     for rounds, window in windows.items():
         label = "(b, reference worker)" if rounds else "(b, waiting claims)"
