@@ -126,8 +126,12 @@ class Demo:
         """Wait on the event feed until every algo's chain has ended, saying how each went."""
         deadline = time.monotonic() + self.timeout
         for name, algo in files.algos:
-            def show(progress: Progress, name: str = name) -> None:
-                self.step(f"chain of {name}: {progress.summary()}")
+            ended: list[int] = []
+
+            def show(progress: Progress, name: str = name, ended: list[int] = ended) -> None:
+                if progress.ended not in ended:  # a line per rank that ends, not per claim
+                    ended.append(progress.ended)
+                    self.step(f"chain of {name}: {progress.summary()}")
 
             chain = client.wait_for_chain(algo, timeout=max(0.0, deadline - time.monotonic()), on_progress=show)
             if any(task["status"] != "done" for task in chain):

@@ -1,3 +1,4 @@
+import logging
 import tempfile
 from argparse import ArgumentParser
 from pathlib import Path
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         directory = (dir or Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))).resolve()
         if directory.exists() and any((directory / "storage").glob("*")):
             raise CommandError(f"{directory / 'storage'} is not empty: give a new --dir")
+        # httpx logs each request at INFO, which the project's logging shows: the demo's story is enough.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         try:
             Demo(directory=directory, say=self.stdout.write, url=url, timeout=timeout).run()
         except OrchestratorError as exc:
