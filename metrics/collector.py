@@ -12,10 +12,12 @@ keep their series.
 from collections.abc import Iterator
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from learning.models import Learnuplet
+from morpheo import outbox
 from predictions.models import Preduplet
 from tasks import operations
 from tasks.models import Status
@@ -68,3 +70,28 @@ class QueueCollector:
                 site_oldest.add_metric([model.kind, site.label], age(site.oldest_todo))
                 site_unswept.add_metric([model.kind, site.label], site.expired)
         yield from (tasks, oldest, unswept, site_tasks, site_oldest, site_unswept)
+
+
+class ComputePushCollector:
+    """The push to a 2017 Compute, when ORCHESTRATOR_COMPUTE_URL is set: what it is owed and
+    since when. One query."""
+
+    def collect(self) -> Iterator[Metric]:
+        if not settings.ORCHESTRATOR_COMPUTE_URL:
+            return
+        backlog = outbox.backlog()
+        owed = GaugeMetricFamily(
+            "orchestrator_compute_push_backlog",
+            "Tasks owed to the 2017 Compute: queued (never tried), failing (tried, refused or unreachable), "
+            "unread (events the dispatcher has not read yet: it is down or behind).",
+            labels=["state"],
+        )
+        for state, count in (("queued", backlog.queued), ("failing", backlog.failing), ("unread", backlog.unread)):
+            owed.add_metric([state], count)
+        oldest = GaugeMetricFamily(
+            "orchestrator_compute_push_oldest_undelivered_age_seconds",
+            "How long the oldest task owed to the 2017 Compute has waited (0 when none).",
+        )
+        ready = backlog.oldest_ready_at
+        oldest.add_metric([], 0.0 if ready is None else max((timezone.now() - ready).total_seconds(), 0.0))
+        yield from (owed, oldest)

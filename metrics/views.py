@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Role
 from accounts.roles import role_of
-from metrics.collector import QueueCollector
+from metrics.collector import ComputePushCollector, QueueCollector
 
 
 class MetricsReaders(BasePermission):
@@ -44,5 +44,6 @@ class MetricsView(APIView):
     def get(self, request: Request) -> HttpResponse:
         queue = CollectorRegistry(auto_describe=False)
         queue.register(QueueCollector())
+        queue.register(ComputePushCollector())
         body = generate_latest(_process_registry()) + generate_latest(queue)
         return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

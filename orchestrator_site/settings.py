@@ -11,7 +11,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from orchestrator_site.env import env_bool, env_int, env_list, env_str
+from orchestrator_site.env import env_bool, env_int, env_list, env_str, env_url
 
 # `admin.ModelAdmin[Problem]`, `Paginator[Model]`: the type arguments mypy checks, accepted at
 # run time too (Django's classes take none).
@@ -246,6 +246,15 @@ ORCHESTRATOR_RETRY_BASE_SECONDS = env_int("ORCHESTRATOR_RETRY_BASE_SECONDS", 10,
 ORCHESTRATOR_RETRY_MAX_SECONDS = env_int("ORCHESTRATOR_RETRY_MAX_SECONDS", 3600, minimum=0)
 # A claim older than this fails (run_time_exceeded), heartbeats or not; a problem may set less.
 ORCHESTRATOR_MAX_RUN_SECONDS = env_int("ORCHESTRATOR_MAX_RUN_SECONDS", 24 * 3600, minimum=1)
+
+# Push to a 2017 Morpheo Compute (morpheo/outbox.py, `manage.py push_compute`): each task
+# made todo is POSTed to <url>/learn or <url>/pred. Unset: nothing is pushed.
+ORCHESTRATOR_COMPUTE_URL = env_url("ORCHESTRATOR_COMPUTE_URL")
+ORCHESTRATOR_COMPUTE_TIMEOUT_SECONDS = env_int("ORCHESTRATOR_COMPUTE_TIMEOUT_SECONDS", 10, minimum=1)
+# After a failed delivery: base x 2^(failures - 1) seconds, at most the cap, times a jitter
+# between 0.5 and 1 (the whole dispatcher waits so while the Compute is down or answers 5xx).
+ORCHESTRATOR_COMPUTE_RETRY_BASE_SECONDS = env_int("ORCHESTRATOR_COMPUTE_RETRY_BASE_SECONDS", 1, minimum=1)
+ORCHESTRATOR_COMPUTE_RETRY_MAX_SECONDS = env_int("ORCHESTRATOR_COMPUTE_RETRY_MAX_SECONDS", 300, minimum=1)
 
 # GET /metrics answers operators only, unless this is set (a scraper without a token).
 ORCHESTRATOR_METRICS_PUBLIC = env_bool("ORCHESTRATOR_METRICS_PUBLIC", default=False)

@@ -1,13 +1,16 @@
 import json
 from argparse import ArgumentParser
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from learning.models import Learnuplet
+from morpheo import outbox
+from morpheo.dispatcher import redacted
 from operators.kinds import KINDS
 from tasks import operations
 from tasks.management.options import duration
@@ -93,7 +96,7 @@ class Command(BaseCommand):
                     ],
                 },
             }
-        return {"at": now, "kinds": kinds}
+        return {"at": now, "kinds": kinds, "compute_push": _push_status(now)}
 
     def render(self, status: dict[str, Any]) -> None:
         out = self.stdout.write
@@ -135,9 +138,36 @@ class Command(BaseCommand):
                 waiting = [f"{_site_label(row, prefix='')} {_age(row['oldest_todo_age_seconds'])}"
                            for row in facts["by_site"] if row["oldest_todo_age_seconds"] is not None]
                 out(f"{kind}s: oldest todo by site: " + (", ".join(waiting) or "none"))
+        push = status["compute_push"]
+        if push is not None:
+            if not push["dispatcher_started"]:
+                out(f"compute push to {push['url']}: no dispatcher has started (manage.py push_compute)")
+            else:
+                oldest = push["oldest_undelivered"]
+                out(f"compute push to {push['url']}: {push['queued']} queued, {push['failing']} failing, "
+                    f"{push['unread_events']} events not read yet; oldest undelivered "
+                    + (f"{_age(oldest['age_seconds'])} ago" if oldest else "none"))
         for kind, facts in status["kinds"].items():
             failures = facts["failures_last_hour"]
             out(f"{kind}s failed in the last hour: {failures['count']}")
             for group in failures["by_error"]:
                 error = " ".join(group["error"].split())[:100] or "(no error text)"
                 out(f"  {group['count']:>6} x {error}  (e.g. {group['example']})")
+
+
+def _push_status(now: datetime) -> dict[str, Any] | None:
+    """The push to a 2017 Compute, when ORCHESTRATOR_COMPUTE_URL is set."""
+    url = settings.ORCHESTRATOR_COMPUTE_URL
+    if not url:
+        return None
+    backlog = outbox.backlog()
+    ready = backlog.oldest_ready_at
+    return {
+        "url": redacted(url),
+        "dispatcher_started": backlog.started,
+        "queued": backlog.queued,
+        "failing": backlog.failing,
+        "unread_events": backlog.unread,
+        "oldest_undelivered": None if ready is None else {
+            "ready_at": ready, "age_seconds": max((now - ready).total_seconds(), 0.0)},
+    }
