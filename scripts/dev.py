@@ -62,7 +62,12 @@ def serve(runserver_args: list[str]) -> int:
     url = site_url(runserver_args)
     manage("ensure_operator", "--url", url)
     say(f"serving the API at {url}/api/v1/ and the admin at {url}/admin/")
-    return run_until_signal([str(PYTHON), "manage.py", "runserver", *(runserver_args or [DEFAULT_ADDRPORT])])
+    server = [str(PYTHON), "manage.py", "runserver", *(runserver_args or [DEFAULT_ADDRPORT])]
+    if os.environ.get("ORCHESTRATOR_COMPUTE_URL"):
+        # The push to a 2017 Compute: its dispatcher runs beside the server, as in production.
+        say("pushing the tasks made ready to the Compute at ORCHESTRATOR_COMPUTE_URL (manage.py push_compute)")
+        return run_until_signal(server, [str(PYTHON), "manage.py", "push_compute"])
+    return run_until_signal(server)
 
 
 def site_url(runserver_args: list[str]) -> str:
@@ -96,8 +101,9 @@ def run(cmd: list[str]) -> None:
         sys.exit(f"failed ({result.returncode}): {' '.join(cmd)}")
 
 
-def run_until_signal(cmd: list[str]) -> int:
-    """Run the server in its own process group and stop it as Ctrl-C would.
+def run_until_signal(cmd: list[str], *companions: list[str]) -> int:
+    """Run the server in its own process group and stop it as Ctrl-C would; its companions
+    (the push dispatcher) likewise, each in a group of its own, stopped when it stops.
 
     runserver's autoreloader is two processes, and each holds the embedded PostgreSQL.
     SIGTERM would end them without their exit handlers (leaving the database running),
@@ -105,20 +111,31 @@ def run_until_signal(cmd: list[str]) -> int:
     are set before the start because a child inherits an ignored SIGINT (as a shell's
     background job has it) but not a handler.
     """
-    child: subprocess.Popen[bytes] | None = None
+    children: list[subprocess.Popen[bytes]] = []
+
+    def interrupt(child: subprocess.Popen[bytes]) -> None:
+        try:
+            os.killpg(child.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        if child is not None:
-            try:
-                os.killpg(child.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
+        for child in children:
+            interrupt(child)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    child = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    children.append(subprocess.Popen(cmd, cwd=ROOT, start_new_session=True))
+    children.extend(subprocess.Popen(c, cwd=ROOT, start_new_session=True) for c in companions)
     try:
-        code = child.wait()
+        code = children[0].wait()
+        for companion in children[1:]:
+            interrupt(companion)
+            try:
+                companion.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                companion.kill()
+                companion.wait()
     finally:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

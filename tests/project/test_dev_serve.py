@@ -46,3 +46,23 @@ def test_serve_passes_the_address_it_serves_on_to_ensure_operator(
 
     assert ("ensure_operator", "--url", url) in managed
     assert served[0][2:] == ["runserver", *(args or ["127.0.0.1:8000"])]
+
+
+def test_serve_runs_the_push_dispatcher_beside_the_server_when_a_compute_is_set(
+    dev: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dev, "manage", lambda *a: None)
+    served: list[tuple[list[str], ...]] = []
+
+    def run_until_signal(*cmds: list[str]) -> int:
+        served.append(cmds)
+        return 0
+
+    monkeypatch.setattr(dev, "run_until_signal", run_until_signal)
+
+    monkeypatch.delenv("ORCHESTRATOR_COMPUTE_URL", raising=False)
+    dev.serve([])
+    monkeypatch.setenv("ORCHESTRATOR_COMPUTE_URL", "http://127.0.0.1:8081")
+    dev.serve([])
+
+    assert [[cmd[2] for cmd in cmds] for cmds in served] == [["runserver"], ["runserver", "push_compute"]]
