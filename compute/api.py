@@ -49,10 +49,14 @@ class Orchestrator:
 
     # The worker protocol. Each request takes the Idempotency-Key of its logical request:
     # a retry passes the key of the try it repeats.
-    def claim(self, kind: str, *, key: str | None = None, wait: float = 0) -> Response | None:
+    def claim(self, kind: str, *, key: str | None = None, wait: float = 0, interrupt: str | None = None
+              ) -> Response | None:
         """Claim the oldest claimable task of `kind`; None when there is none (204), after
-        waiting up to `wait` seconds for one to become claimable (`?wait=`)."""
-        params = {"wait": wait} if wait else None
+        waiting up to `wait` seconds for one to become claimable (`?wait=`), or as soon as
+        a task of the kind `interrupt` is claimable (`&interrupt=`)."""
+        params: dict[str, Any] | None = {"wait": wait} if wait else None
+        if params is not None and interrupt:
+            params["interrupt"] = interrupt
         answer = self._ok(self.request("POST", f"{kind}s/claim/", {}, params, key=key, wait=wait), f"claim a {kind}")
         return None if answer.status == 204 else answer
 

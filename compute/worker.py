@@ -1,12 +1,14 @@
 """The worker loop: claim, keep the lease alive, run, report; wait on the claim when idle.
 
-An idle worker claims a preduplet, then a learnuplet with `?wait=` (60 s by default, the
-API's longest: an idle worker makes two requests a minute, against twelve at 10 s): the
-Orchestrator answers as soon as a learnuplet becomes claimable, or 204 at the end, and the
-worker claims again at once. A claim waits for one kind only, so a new preduplet reaches
-an idle worker at its next round, within `wait` seconds (a lower `wait` trades requests
-for that delay). A server that answers a waiting claim at once (it does not wait) is
-polled with a back-off instead, up to `idle_max` seconds.
+An idle worker claims a learnuplet with `?wait=` (60 s by default, the API's longest, less
+up to 10% of jitter so that a fleet started at once drifts apart) and
+`&interrupt=preduplet`: the Orchestrator answers as soon as a learnuplet becomes
+claimable, or 204 at once when a preduplet is or becomes claimable (the worker then
+claims it: predictions go first), or 204 at the end, and the worker claims again at once.
+An idle worker makes about one request a minute (against twelve when it polled every
+10 s), and a new prediction reaches it in milliseconds. A server that answers a waiting
+claim at once (it does not wait) is polled with a back-off instead, up to `idle_max`
+seconds, a preduplet claim then a learnuplet claim each time.
 
 A claim is a lease: the Orchestrator gives the task to another worker when this one stops
 heartbeating. Reports and heartbeats carry the claim's `attempt`, so a worker that lost its
@@ -46,6 +48,7 @@ log = logging.getLogger("compute")
 
 # A prediction is a short task someone is waiting for; training chains run in the background.
 CLAIM_ORDER = (PREDUPLET, LEARNUPLET)
+
 REPORT_TRIES = 6
 CONFIRM_TRIES = 3
 ONCE_FAILED_CLAIMS = 5
@@ -217,13 +220,28 @@ class Worker:
 
     def claim_one(self, unanswered: dict[str, str] | None = None, *, wait: float = 0
                   ) -> tuple[str, Response] | None:
-        """Claim a task of the first kind that has one, the last kind waiting up to `wait`
-        seconds. `unanswered` keeps, by kind, the key of a claim that got no answer, for its
-        retry: that claim may have been granted."""
+        """Claim a task, a preduplet first. With `wait`: a learnuplet claim waiting up to
+        `wait` seconds (less jitter) that a claimable preduplet interrupts, then a preduplet
+        claim if it was; without: a preduplet claim, then a learnuplet claim. `unanswered`
+        keeps, by kind, the key of a claim that got no answer, for its retry: that claim may
+        have been granted."""
         unanswered = {} if unanswered is None else unanswered
-        for kind in CLAIM_ORDER:
+        order: tuple[str, ...] = CLAIM_ORDER
+        if wait:
+            key = unanswered.setdefault(LEARNUPLET, new_key())
+            # The jitter follows the key: a retry sends the same request (the same ?wait=).
+            waited = round(wait * random.Random(key).uniform(0.9, 1.0), 1)
+            asked = time.monotonic()
+            answer = self.client.claim(LEARNUPLET, key=key, wait=waited, interrupt=PREDUPLET)
+            del unanswered[LEARNUPLET]
+            if answer is not None:
+                return LEARNUPLET, answer
+            if time.monotonic() - asked >= waited - min(1.0, waited / 5):
+                return None  # a whole wait, and nothing
+            order = (PREDUPLET,)  # answered early: a preduplet is claimable (or the server does not wait)
+        for kind in order:
             key = unanswered.setdefault(kind, new_key())
-            answer = self.client.claim(kind, key=key, wait=wait if kind == CLAIM_ORDER[-1] else 0)
+            answer = self.client.claim(kind, key=key)
             del unanswered[kind]
             if answer is not None:
                 return kind, answer

@@ -20,6 +20,7 @@ from accounts.models import Role
 from accounts.roles import actor_name, role_of, sees_test_data, site_of, worker_of
 from idempotency.api import KEY_HEADER, IdempotentMixin
 from idempotency.models import IdempotencyKey
+from tasks import queue
 from tasks.lifecycle import Lifecycle
 from tasks.models import QueueTask, Status, task_models
 from tasks.wakeups import WAKEUPS, closed
@@ -56,10 +57,10 @@ class WaitSerializer(serializers.Serializer[dict[str, Any]]):
     )
     interrupt = serializers.CharField(
         required=False, default="",
-        help_text="Another task kind (learnuplet, preduplet): a task of that kind made claimable "
-                  "for this worker ends the wait at once with 204, so that the worker claims it. "
-                  "A worker that waits for training tasks learns of a prediction task in "
-                  "milliseconds, with one waiting request.",
+        help_text="With wait: another task kind (learnuplet, preduplet). When a task of that kind "
+                  "is claimable for this worker, already or while it waits, the claim answers 204 "
+                  "at once (before an answer of its own kind), so that the worker claims it. One "
+                  "waiting request serves a worker of both kinds, the other kind first.",
     )
 
     def validate_interrupt(self, value: str) -> str:
@@ -182,6 +183,10 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
         def attempt() -> QueueTask | None:
             return self.lifecycle.claim_next(worker=worker_of(user), actor=actor_name(user), site=site)
 
+        interrupt = self._interrupt(query.validated_data["interrupt"]) if wait > 0 else None
+        if interrupt is not None and queue.claimable(interrupt, site=site):
+            # A task of the other kind is claimable already: the worker claims it first.
+            return Response(status=status.HTTP_204_NO_CONTENT)
         if self._claim_round:
             task = attempt()
             if task is None:
@@ -189,8 +194,7 @@ class QueueActionsMixin(IdempotentMixin, viewsets.GenericViewSet[Any]):
                 self._untried, self._idempotent = self._idempotent, None
         elif wait > 0:
             task = WAKEUPS.claim(attempt, model=self.lifecycle.model, site=site, timeout=wait,
-                                 sock=client_socket(request),
-                                 interrupt=self._interrupt(query.validated_data["interrupt"]))
+                                 sock=client_socket(request), interrupt=interrupt)
         else:
             task = attempt()
         if task is None:

@@ -370,6 +370,14 @@ def claim_next(
     return claimed[0] if claimed else None
 
 
+def claimable(model: type[QueueTask], *, site: uuid.UUID | None = None) -> bool:
+    """Whether a worker of `site` could claim a task of `model` now (claim_next's rule, one
+    query on the claim index)."""
+    sites = [site, PLATFORM] if site is not None else [PLATFORM]
+    ready = model._default_manager.filter(status=Status.TODO).alias(at=claim_site()).filter(_READY, at__in=sites)
+    return ready.exists()
+
+
 class SiteForbidden(PermissionDenied):
     """A worker asked for a task of a site it does not belong to (403): training data
     never leave their site."""

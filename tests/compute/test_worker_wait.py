@@ -19,16 +19,19 @@ from tests.factories import LearnupletFactory
 
 class Empty(Orchestrator):
     """Answers every claim 204, after `delay` seconds for a waiting one (a server that
-    waits), and records each claim's kind and wait."""
+    waits), and records each claim's kind, wait and interrupt."""
 
     def __init__(self, delay: float = 0) -> None:
         super().__init__("http://orchestrator.invalid", "token")
         self.delay = delay
         self.claims: list[tuple[str, float]] = []
+        self.interrupts: set[str | None] = set()
 
-    def claim(self, kind: str, *, key: str | None = None, wait: float = 0) -> Response | None:
+    def claim(self, kind: str, *, key: str | None = None, wait: float = 0, interrupt: str | None = None
+              ) -> Response | None:
         self.claims.append((kind, wait))
         if wait:
+            self.interrupts.add(interrupt)
             time.sleep(min(wait, self.delay))
         return None
 
@@ -49,9 +52,12 @@ def test_an_idle_worker_waits_on_learnuplets_and_asks_again_at_once(tmp_path):
     client = Empty(delay=0.3)  # the server waits its 0.3 s, then answers 204
     run_for(Worker(client, DirectoryStorage(tmp_path), wait=0.3, idle_max=10), 1.4)
 
-    assert set(client.claims) == {(PREDUPLET, 0), (LEARNUPLET, 0.3)}
+    # Waits interrupted by preduplets, 0.3 s less up to 10% of jitter; no preduplet claim
+    # after a whole wait (nothing interrupted it).
+    assert {kind for kind, _ in client.claims} == {LEARNUPLET} and client.interrupts == {PREDUPLET}
+    assert all(0.27 <= wait <= 0.3 for _, wait in client.claims), client.claims
     # No back-off between waits: about one round per 0.3 s.
-    assert 3 <= sum(kind == LEARNUPLET for kind, _ in client.claims) <= 6
+    assert 3 <= len(client.claims) <= 6
 
 
 def test_a_server_that_answers_at_once_is_polled_with_a_back_off(tmp_path):
@@ -60,6 +66,8 @@ def test_a_server_that_answers_at_once_is_polled_with_a_back_off(tmp_path):
 
     rounds = sum(kind == LEARNUPLET for kind, _ in client.claims)
     assert 2 <= rounds <= 12, rounds  # 0.1 to 0.4 s apart, not a spin
+    # A waiting claim answered before its time may have been interrupted: a preduplet claim follows.
+    assert sum(kind == PREDUPLET for kind, _ in client.claims) == rounds
 
 
 def test_a_draining_worker_does_not_wait(tmp_path):
@@ -96,3 +104,63 @@ def test_a_waiting_claim_of_the_worker_gets_the_task_released_meanwhile(live_ser
 
     assert answers and answers[0] is not None and answers[0].body["uuid"] == str(task.pk)
     assert time.monotonic() - released < 2
+
+
+class Interrupted(Empty):
+    """A server that waits, with a preduplet claimable after `after` seconds: the waiting
+    learnuplet claim is answered then, early, and the preduplet claim gets it."""
+
+    def __init__(self, after: float) -> None:
+        super().__init__(delay=30)
+        self.ready_at = time.monotonic() + after
+
+    def claim(self, kind: str, *, key: str | None = None, wait: float = 0, interrupt: str | None = None
+              ) -> Response | None:
+        if kind == PREDUPLET and time.monotonic() >= self.ready_at:
+            self.claims.append((kind, wait))
+            return Response(200, {"uuid": "p", "attempt": 1}, {})
+        if wait and interrupt == PREDUPLET:
+            self.claims.append((kind, wait))
+            time.sleep(max(0.0, min(wait, self.ready_at - time.monotonic())))
+            return None
+        return super().claim(kind, key=key, wait=wait, interrupt=interrupt)
+
+
+def test_a_waiting_claim_interrupted_by_a_preduplet_is_followed_by_its_claim(tmp_path):
+    client = Interrupted(after=0.3)
+    worker = Worker(client, DirectoryStorage(tmp_path), wait=30)
+    started = time.monotonic()
+
+    claimed = worker.claim_one(wait=30)
+
+    assert claimed is not None and claimed[0] == PREDUPLET
+    assert [kind for kind, _ in client.claims] == [LEARNUPLET, PREDUPLET]
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prediction_requested_while_the_worker_waits_reaches_it_at_once(live_server, worker):
+    from predictions.models import Preduplet
+    from tasks import queue
+    from tests.factories import PredupletFactory
+
+    client = Orchestrator(live_server.url, worker.token)
+    answers: list[Any] = []
+    claimer = threading.Thread(target=lambda: answers.append(
+        Worker(client, DirectoryStorage("/nonexistent"), wait=30).claim_one(wait=30)))
+    claimer.start()
+    deadline = time.monotonic() + 10
+    while WAKEUPS.waiting()[0] < 1:
+        assert time.monotonic() < deadline, "the claim is not waiting"
+        time.sleep(0.02)
+
+    requested = time.monotonic()
+    with transaction.atomic():
+        preduplet = PredupletFactory.create()
+        queue.record_created(Preduplet, [preduplet.pk], reason="prediction requested")
+    claimer.join(10)
+
+    assert answers and answers[0] is not None
+    kind, answer = answers[0]
+    assert kind == PREDUPLET and answer.body["uuid"] == str(preduplet.pk)
+    assert time.monotonic() - requested < 1

@@ -79,3 +79,26 @@ def test_an_interrupted_claim_still_answers_the_training_task_it_waits_for(worke
 def test_an_unknown_kind_is_a_400_naming_interrupt(worker, value):
     r = worker.post(f"{API}/learnuplets/claim/?wait=1&interrupt={value}")
     assert r.status_code == 400 and "interrupt" in r.json(), r.content
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_prediction_task_already_claimable_answers_a_training_claim_at_once(worker, keyed):
+    LearnupletFactory.create()  # claimable too: the prediction goes first
+    PredupletFactory.create()
+    headers = {"HTTP_IDEMPOTENCY_KEY": "wait-2"} if keyed else {}
+    start = time.monotonic()
+
+    answer = worker.http.post(WAITING, {}, format="json", **headers)
+
+    assert answer.status_code == 204 and time.monotonic() - start < 1.0
+
+
+def test_a_prediction_task_of_another_site_does_not_interrupt(worker):
+    from accounts.models import Site
+
+    PredupletFactory.create(site=Site.objects.create(name="elsewhere"))
+    start = time.monotonic()
+
+    answer = worker.post(f"{API}/learnuplets/claim/?wait=1&interrupt=preduplet")
+
+    assert answer.status_code == 204 and time.monotonic() - start >= 0.9
