@@ -37,9 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--once", action="store_true", help="run until nothing is claimable, then exit")
     parser.add_argument("--wait", type=float, default=float(env("COMPUTE_WAIT", "60")),
                         help="when idle, seconds a learnuplet claim waits on the Orchestrator for one "
-                             "(?wait=, 0 to 60; 0: poll) (env COMPUTE_WAIT, default 60: two requests a "
-                             "minute while idle); preduplets are claimed between waits, so a new one "
-                             "reaches an idle worker within that time")
+                             "(?wait=, 0 to 60, less up to 10%% of jitter; 0: poll) (env COMPUTE_WAIT, "
+                             "default 60: about one request a minute while idle); a claimable preduplet "
+                             "ends the wait at once (&interrupt=preduplet) and is claimed first")
     parser.add_argument("--idle-max", type=float, default=10.0,
                         help="longest wait between polls when the Orchestrator answers at once, in seconds "
                              "(default 10)")
