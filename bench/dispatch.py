@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import time
@@ -561,6 +562,9 @@ async def run(args: argparse.Namespace, url: str, tokens: list[str], probe_args:
                 bad = {k: v for k, v in counter.items() if k not in ("claims", "waiting", "at once")}
                 lines.append(f"  idle workers' errors: {bad or 0}")
         if "two" not in skip:
+            # Two instances' pools (3 processes x 16 each) would take all 100 connections of
+            # this machine's PostgreSQL: 8 each here, which the relay's 50 workers never exhaust.
+            os.environ["DJANGO_DB_POOL_SIZE"] = "8"
             with harness.Server(url, workers=args.server_workers, threads=args.threads) as other:
                 relay, seconds = await run_relay([server.port, other.port], tokens[: args.workers],
                                                  chains=args.chains, releases=args.releases, waiting=True,

@@ -342,15 +342,26 @@ class Wakeups:
             self._stopping.clear()
 
     def _run(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(_conninfo(), autocommit=True) as conn:
                     conn.execute(f"LISTEN {READY_CHANNEL}")
                     self.listening.set()
+                    if failures:
+                        log.warning("wake-up listener reconnected after %d failed tries", failures)
+                    failures = 0
                     self.wake_all()  # what happened while not listening is not lost
                     self._listen(conn)
-            except Exception:  # noqa: BLE001 - a lost connection is retried, never fatal
-                log.warning("wake-up listener disconnected; reconnecting", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a lost connection is retried, never fatal
+                # The traceback once an outage, then a line a minute: a database that refuses
+                # connections must not fill the log every second.
+                failures += 1
+                if failures == 1:
+                    log.warning("wake-up listener disconnected; reconnecting every %.0f s", RECONNECT_SECONDS,
+                                exc_info=True)
+                elif failures % 60 == 0:
+                    log.warning("wake-up listener still disconnected (%d tries): %s", failures, exc)
             finally:
                 self.listening.clear()
             self._stopping.wait(RECONNECT_SECONDS)
