@@ -72,6 +72,8 @@ def closed(sock: socket.socket) -> bool:
         return False  # open, nothing sent: still waiting for our answer
     except OSError:
         return True
+    except ValueError:
+        return False  # a TLS socket (gunicorn's certfile) cannot peek: nobody can tell
 
 
 class HangUps:

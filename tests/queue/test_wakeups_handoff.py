@@ -187,3 +187,15 @@ def test_a_wake_up_for_tasks_of_another_site_does_not_make_the_callers_try_again
     mark = wakeups.WAKEUPS.mark()
     assert wakeups.WAKEUPS.claim(ours, model=Learnuplet, site=site, timeout=0.3, tried_since=mark) is None
     assert ours.calls == 0
+
+
+def test_a_socket_that_cannot_peek_is_taken_for_open():
+    class TLSLike(socket.socket):
+        def recv(self, *args, **kwargs):  # ssl.SSLSocket refuses flags this way
+            raise ValueError("non-zero flags not allowed in calls to recv() on <class 'ssl.SSLSocket'>")
+
+    ours, theirs = socket.socketpair()
+    tls = TLSLike(fileno=ours.detach())
+    assert wakeups.closed(tls) is False
+    tls.close()
+    theirs.close()
