@@ -70,9 +70,12 @@ def test_it_runs_the_dispatch_benchmark() -> None:
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     out = result.stdout
-    assert "(a) waiting (6 workers, ?wait=30, keyed): result to next claim p50" in out
+    assert "(a) waiting (6 workers, ?wait=60, keyed): result to next claim p50" in out
     assert "over 20 releases" in out
-    assert "(b) 30 waiting workers" in out
-    assert "waiting workers' errors: 0" in out
+    assert "(b) 30 idle workers, first waits spread, waiting claims alone" in out
+    assert "(b) 30 idle workers, first waits spread, as the reference worker idles" in out
+    assert out.count("idle workers' errors: 0") == 2
+    assert "the idle workers' own server CPU (less the probe alone's)" in out
+    assert "POST /api/v1/learnuplets/claim/?wait=S" in out  # the server's own counts, by path
     assert "(c) two instances" in out
     assert out.strip().splitlines()[-1].startswith("ratio to baseline:")
