@@ -1,12 +1,10 @@
 """Helpers of the push tests: tasks made ready as the Orchestrator makes them, a dispatcher
-aimed at the stand-in Compute, the stand-in itself as a fixture."""
+aimed at the stand-in Compute (the `compute` fixture, tests/morpheo/conftest.py)."""
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from django.db import connection, transaction
 
 from learning.models import Learnuplet
@@ -17,12 +15,6 @@ from tests.factories import LearnupletFactory, ProblemFactory
 from tests.morpheo.compute_standin import StandInCompute
 
 API = "/api/v1"
-
-
-@pytest.fixture
-def compute() -> Iterator[StandInCompute]:
-    with StandInCompute() as standin:
-        yield standin
 
 
 def dispatcher(compute: StandInCompute, **options: Any) -> Dispatcher:

@@ -20,19 +20,12 @@ from tasks.models import Status
 from tests.conftest import make_caller
 from tests.helpers import claim, report_done, report_failed
 from tests.live import wait_for
-from tests.morpheo.push_support import (  # noqa: F401
-    API,
-    Running,
-    compute,
-    dispatcher,
-    ready_learnuplets,
-    register_chain,
-)
+from tests.morpheo.push_support import API, Running, dispatcher, ready_learnuplets, register_chain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_it_delivers_each_rank_of_a_chain_once_as_it_becomes_ready(compute, uploader, worker):  # noqa: F811
+def test_it_delivers_each_rank_of_a_chain_once_as_it_becomes_ready(compute, uploader, worker):
     problem, algo = register_chain(uploader, ranks=3)
     push = dispatcher(compute)
     ranks = list(Learnuplet.objects.filter(algo_id=uuid.UUID(algo)).order_by("rank").values_list("pk", flat=True))
@@ -52,7 +45,7 @@ def test_it_delivers_each_rank_of_a_chain_once_as_it_becomes_ready(compute, uplo
     assert Delivery.objects.count() == 0
 
 
-def test_each_document_is_the_task_as_it_is_when_sent(compute, uploader, worker):  # noqa: F811
+def test_each_document_is_the_task_as_it_is_when_sent(compute, uploader, worker):
     _, algo = register_chain(uploader, ranks=2)
     push = dispatcher(compute)
     push.run_once()
@@ -66,14 +59,14 @@ def test_each_document_is_the_task_as_it_is_when_sent(compute, uploader, worker)
     assert str(second["algo"]) == algo
 
 
-def test_it_sends_in_the_order_tasks_became_ready(compute):  # noqa: F811
+def test_it_sends_in_the_order_tasks_became_ready(compute):
     made = [pk for _ in range(4) for pk in ready_learnuplets(3)]
     dispatcher(compute, batch=5).run_once()
 
     assert compute.accepted() == made
 
 
-def test_a_rolled_back_change_is_never_sent(compute, uploader):  # noqa: F811
+def test_a_rolled_back_change_is_never_sent(compute, uploader):
     problem, _ = register_chain(uploader, ranks=1)
     push = dispatcher(compute)
     push.run_once()
@@ -89,7 +82,7 @@ def test_a_rolled_back_change_is_never_sent(compute, uploader):  # noqa: F811
     assert compute.accepted() == sent + kept
 
 
-def test_a_task_claimed_before_its_turn_is_not_sent(compute, uploader, worker):  # noqa: F811
+def test_a_task_claimed_before_its_turn_is_not_sent(compute, uploader, worker):
     register_chain(uploader, ranks=1)
     claim(worker)
 
@@ -99,7 +92,7 @@ def test_a_task_claimed_before_its_turn_is_not_sent(compute, uploader, worker): 
     assert Delivery.objects.count() == 0
 
 
-def test_a_delivery_whose_task_was_claimed_meanwhile_is_forgotten(compute, uploader, worker):  # noqa: F811
+def test_a_delivery_whose_task_was_claimed_meanwhile_is_forgotten(compute, uploader, worker):
     register_chain(uploader, ranks=1)
     push = dispatcher(compute)
     push._start()
@@ -113,7 +106,7 @@ def test_a_delivery_whose_task_was_claimed_meanwhile_is_forgotten(compute, uploa
     assert Delivery.objects.count() == 0
 
 
-def test_a_retried_task_is_sent_again_when_its_back_off_ends(compute, uploader, worker, settings):  # noqa: F811
+def test_a_retried_task_is_sent_again_when_its_back_off_ends(compute, uploader, worker, settings):
     settings.ORCHESTRATOR_RETRY_BASE_SECONDS = 2
     register_chain(uploader, ranks=1)
     push = dispatcher(compute)
@@ -130,7 +123,7 @@ def test_a_retried_task_is_sent_again_when_its_back_off_ends(compute, uploader, 
     assert compute.accepted() == [uuid.UUID(task["uuid"])] * 2
 
 
-def test_a_failed_rank_releases_the_next_one_to_the_compute(compute, uploader, worker):  # noqa: F811
+def test_a_failed_rank_releases_the_next_one_to_the_compute(compute, uploader, worker):
     _, algo = register_chain(uploader, ranks=2)
     push = dispatcher(compute)
     push.run_once()
@@ -141,7 +134,7 @@ def test_a_failed_rank_releases_the_next_one_to_the_compute(compute, uploader, w
     assert compute.accepted() == list(Learnuplet.objects.filter(algo_id=uuid.UUID(algo)).order_by("rank").values_list("pk", flat=True))
 
 
-def test_it_pushes_no_task_of_a_site(compute):  # noqa: F811
+def test_it_pushes_no_task_of_a_site(compute):
     site_client = make_caller("hospital", "client", site="hospital-a")
     platform = ready_learnuplets(1)
     ready_learnuplets(2, site=site_client.client.site)
@@ -151,7 +144,7 @@ def test_it_pushes_no_task_of_a_site(compute):  # noqa: F811
     assert compute.accepted() == platform
 
 
-def test_the_first_start_queues_the_tasks_todo_then(compute, uploader, worker):  # noqa: F811
+def test_the_first_start_queues_the_tasks_todo_then(compute, uploader, worker):
     register_chain(uploader, ranks=2)  # rank 0 todo before any dispatcher ran
     claimed = ready_learnuplets(2)
     Learnuplet.objects.filter(pk=claimed[0]).update(status=Status.CANCELED)
@@ -163,7 +156,7 @@ def test_the_first_start_queues_the_tasks_todo_then(compute, uploader, worker): 
          claimed[1]])
 
 
-def test_a_refused_document_backs_off_alone(compute):  # noqa: F811
+def test_a_refused_document_backs_off_alone(compute):
     refused, *others = ready_learnuplets(3)
     compute.refused = {refused}
 
@@ -176,7 +169,7 @@ def test_a_refused_document_backs_off_alone(compute):  # noqa: F811
     assert outbox.backlog().failing == 1
 
 
-def test_the_compute_down_then_up_receives_every_task_once_in_order(compute):  # noqa: F811
+def test_the_compute_down_then_up_receives_every_task_once_in_order(compute):
     before = ready_learnuplets(3)
     compute.stop()
     with Running(dispatcher(compute, retry_base=0.2, retry_max=0.4)):
@@ -192,7 +185,7 @@ def test_the_compute_down_then_up_receives_every_task_once_in_order(compute):  #
     assert compute.accepted() == before + during + after
 
 
-def test_a_compute_answering_503_is_tried_again_until_it_takes_the_task(compute):  # noqa: F811
+def test_a_compute_answering_503_is_tried_again_until_it_takes_the_task(compute):
     compute.status = 503
     made = ready_learnuplets(4)
     with Running(dispatcher(compute, retry_base=0.2, retry_max=0.4)):
@@ -204,7 +197,7 @@ def test_a_compute_answering_503_is_tried_again_until_it_takes_the_task(compute)
     assert compute.accepted() == made
 
 
-def test_a_task_made_ready_again_while_being_sent_goes_again(compute):  # noqa: F811
+def test_a_task_made_ready_again_while_being_sent_goes_again(compute):
     (pk,) = ready_learnuplets(1)
     push = dispatcher(compute)
     push._start()
@@ -221,7 +214,7 @@ def test_a_task_made_ready_again_while_being_sent_goes_again(compute):  # noqa: 
     assert compute.accepted() == [pk]
 
 
-def test_a_dispatcher_wakes_when_tasks_become_ready(compute):  # noqa: F811
+def test_a_dispatcher_wakes_when_tasks_become_ready(compute):
     with Running(dispatcher(compute, poll=30)):  # no poll within the test: only the wake-up
         time.sleep(0.5)  # listening
         made = ready_learnuplets(1)
@@ -232,7 +225,7 @@ def test_a_dispatcher_wakes_when_tasks_become_ready(compute):  # noqa: F811
     assert compute.accepted() == made and delay < 5
 
 
-def test_racing_dispatchers_send_each_task_once(compute):  # noqa: F811
+def test_racing_dispatchers_send_each_task_once(compute):
     made = ready_learnuplets(200)
     racers = [Running(dispatcher(compute, batch=5, poll=0.05)) for _ in range(4)]
     for racer in racers:
@@ -249,7 +242,7 @@ def test_racing_dispatchers_send_each_task_once(compute):  # noqa: F811
     assert sum(1 for racer in racers if racer.dispatcher.total.sent) >= 2  # they did race
 
 
-def test_a_preduplet_of_one_data_reaches_the_compute_as_the_go_struct(compute, uploader, worker):  # noqa: F811
+def test_a_preduplet_of_one_data_reaches_the_compute_as_the_go_struct(compute, uploader, worker):
     problem, _ = register_chain(uploader, ranks=1)
     report_done(worker, claim(worker), perf=0.9)
     data = str(uuid.uuid4())

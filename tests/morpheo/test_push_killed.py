@@ -14,13 +14,13 @@ from django.db import connection
 
 from morpheo.models import Delivery
 from tests.live import PYTHON, ROOT, database_url, server_env, wait_for
-from tests.morpheo.push_support import compute, ready_learnuplets  # noqa: F401
+from tests.morpheo.push_support import ready_learnuplets
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture
-def start_dispatcher(compute) -> Iterator[Callable[[], subprocess.Popen[str]]]:  # noqa: F811
+def start_dispatcher(compute) -> Iterator[Callable[[], subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
 
     def start() -> subprocess.Popen[str]:
@@ -39,7 +39,7 @@ def start_dispatcher(compute) -> Iterator[Callable[[], subprocess.Popen[str]]]: 
         process.wait(10)
 
 
-def test_a_dispatcher_killed_mid_delivery_loses_nothing(compute, start_dispatcher):  # noqa: F811
+def test_a_dispatcher_killed_mid_delivery_loses_nothing(compute, start_dispatcher):
     made = ready_learnuplets(8)
     compute.delay = 0.5
     first = start_dispatcher()

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from morpheo import outbox
 from morpheo.models import Delivery, PushCursor
-from tests.morpheo.push_support import compute, dispatcher, ready_learnuplets  # noqa: F401
+from tests.morpheo.push_support import dispatcher, ready_learnuplets
 from tests.operators.test_metrics import scrape, value
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ DELIVERIES = "/admin/morpheo/delivery/"
 
 
 @pytest.fixture
-def failing(compute, settings):  # noqa: F811
+def failing(compute, settings):
     """Three tasks owed: one delivered, one refused by the Compute, one made ready after."""
     settings.ORCHESTRATOR_COMPUTE_URL = compute.url
     delivered, refused = ready_learnuplets(2)
@@ -97,7 +97,7 @@ def test_the_admin_lists_the_failing_delivery_with_its_error(failing, admin_brow
     assert str(failing["refused"])[:8] in page.content.decode() and "400" in page.content.decode()
 
 
-def test_an_operator_sends_a_delivery_again_now(failing, admin_browser, compute):  # noqa: F811
+def test_an_operator_sends_a_delivery_again_now(failing, admin_browser, compute):
     delivery = Delivery.objects.get(task=failing["refused"])
     Delivery.objects.filter(pk=delivery.pk).update(due_at=timezone.now() + timedelta(hours=1))
     compute.refused = set()
@@ -108,7 +108,7 @@ def test_an_operator_sends_a_delivery_again_now(failing, admin_browser, compute)
     assert compute.counts()[failing["refused"]] == 1 and not Delivery.objects.exists()
 
 
-def test_an_operator_drops_a_delivery(failing, admin_browser, compute):  # noqa: F811
+def test_an_operator_drops_a_delivery(failing, admin_browser, compute):
     delivery = Delivery.objects.get(task=failing["refused"])
 
     page = admin_browser.post(DELIVERIES, {"action": "drop", "index": "0", "_selected_action": [str(delivery.pk)]},
@@ -136,7 +136,7 @@ def test_the_command_wants_a_compute(settings):
         call_command("push_compute", "--once")
 
 
-def test_a_dry_run_changes_and_sends_nothing(compute, settings):  # noqa: F811
+def test_a_dry_run_changes_and_sends_nothing(compute, settings):
     settings.ORCHESTRATOR_COMPUTE_URL = compute.url
     dispatcher(compute).run_once()  # started
     pks = ready_learnuplets(2)
@@ -152,7 +152,7 @@ def test_a_dry_run_changes_and_sends_nothing(compute, settings):  # noqa: F811
     assert PushCursor.objects.get().event == cursor and compute.received == []
 
 
-def test_once_sends_what_is_due_and_says_so(compute, settings):  # noqa: F811
+def test_once_sends_what_is_due_and_says_so(compute, settings):
     settings.ORCHESTRATOR_COMPUTE_URL = compute.url
     pks = ready_learnuplets(3)
 
@@ -162,7 +162,7 @@ def test_once_sends_what_is_due_and_says_so(compute, settings):  # noqa: F811
     assert compute.accepted() == pks and "sent 3" in out.getvalue()
 
 
-def test_a_batch_costs_a_claim_a_read_per_kind_and_a_statement_per_delivery(compute):  # noqa: F811
+def test_a_batch_costs_a_claim_a_read_per_kind_and_a_statement_per_delivery(compute):
     push = dispatcher(compute, batch=10)
     push._start()
     ready_learnuplets(10)

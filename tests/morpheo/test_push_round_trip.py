@@ -20,7 +20,7 @@ from predictions.models import Preduplet
 from tasks.models import Status
 from tests.live import Http, wait_for
 from tests.morpheo.go_structs import NIL, decode_preduplet
-from tests.morpheo.push_support import Running, compute, dispatcher  # noqa: F401
+from tests.morpheo.push_support import Running, dispatcher
 from tests.morpheo_support import basic_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,7 +72,7 @@ class GoWorker:
         self.thread.join(30)
 
 
-def test_the_2017_platform_trains_a_chain_and_predicts_through_the_push(live_server, compute):  # noqa: F811
+def test_the_2017_platform_trains_a_chain_and_predicts_through_the_push(live_server, compute):
     client_create(name="analytics", role="client", password="analytics-pw-2017")
     client_create(name="compute", role="compute", password="compute-pw-2017")
     analytics = Http(live_server.url, basic_header("analytics", "analytics-pw-2017"))
