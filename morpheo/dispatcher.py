@@ -30,12 +30,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
-import psycopg.conninfo
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, close_old_connections, connection, connections
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 
 from morpheo import outbox
 from tasks.queue import READY_CHANNEL
+from tasks.wakeups import listen_conninfo
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class ReadyListener:
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(_listen_conninfo(), autocommit=True)
+            self._conn = psycopg.connect(listen_conninfo("orchestrator-push"), autocommit=True)
             self._conn.execute(f"LISTEN {READY_CHANNEL}")
         return self._conn
 
@@ -190,17 +190,6 @@ class ReadyListener:
             except psycopg.Error:
                 pass
             self._conn = None
-
-
-def _listen_conninfo() -> str:
-    # As tasks.wakeups' listener: DATABASE_LISTEN_URL's server (LISTEN does not pass
-    # PgBouncer in transaction mode), else the default database's.
-    db = settings.ORCHESTRATOR_LISTEN_DATABASE or connections["default"].settings_dict
-    return psycopg.conninfo.make_conninfo(
-        dbname=db.get("NAME") or "", user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-        host=db.get("HOST") or None, port=str(db["PORT"]) if db.get("PORT") else None,
-        application_name="orchestrator-push",
-    )
 
 
 class Dispatcher:

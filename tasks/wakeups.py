@@ -347,7 +347,7 @@ class Wakeups:
         failures = 0
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(_conninfo(), autocommit=True) as conn:
+                with psycopg.connect(listen_conninfo("orchestrator-wakeups"), autocommit=True) as conn:
                     conn.execute(f"LISTEN {READY_CHANNEL}")
                     self.listening.set()
                     if failures:
@@ -422,13 +422,14 @@ def _newest_event(conn: psycopg.Connection[Any]) -> int:
     ).fetchone()
     return int(row[0] or 0) if row else 0
 
-def _conninfo() -> str:
-    """DATABASE_LISTEN_URL's server, or the default database's (as the test runner renamed it)."""
+def listen_conninfo(application_name: str) -> str:
+    """Where a LISTEN connection goes: DATABASE_LISTEN_URL's server (LISTEN does not pass
+    PgBouncer in transaction mode), or the default database's (as the test runner renamed it)."""
     db = settings.ORCHESTRATOR_LISTEN_DATABASE or connections["default"].settings_dict
     return psycopg.conninfo.make_conninfo(
         dbname=db.get("NAME") or "", user=db.get("USER") or None, password=db.get("PASSWORD") or None,
         host=db.get("HOST") or None, port=str(db["PORT"]) if db.get("PORT") else None,
-        application_name="orchestrator-wakeups",
+        application_name=application_name,
     )
 
 WAKEUPS = Wakeups()

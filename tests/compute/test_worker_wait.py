@@ -36,6 +36,14 @@ class Empty(Orchestrator):
         return None
 
 
+def waiting_on_the_server(timeout: float = 10) -> None:
+    """A claim waits in this process's server (the live server's thread)."""
+    deadline = time.monotonic() + timeout
+    while WAKEUPS.waiting()[0] < 1:
+        assert time.monotonic() < deadline, "the claim is not waiting"
+        time.sleep(0.02)
+
+
 def run_for(worker: Worker, seconds: float) -> float:
     """Run the worker for `seconds`, then stop it; how long run() took to return after."""
     runner = threading.Thread(target=worker.run)
@@ -92,10 +100,7 @@ def test_a_waiting_claim_of_the_worker_gets_the_task_released_meanwhile(live_ser
     answers: list[Any] = []
     claimer = threading.Thread(target=lambda: answers.append(client.claim(LEARNUPLET, key=new_key(), wait=10)))
     claimer.start()
-    deadline = time.monotonic() + 10
-    while WAKEUPS.waiting()[0] < 1:
-        assert time.monotonic() < deadline, "the claim is not waiting"
-        time.sleep(0.02)
+    waiting_on_the_server()
 
     released = time.monotonic()
     with transaction.atomic():
@@ -149,10 +154,7 @@ def test_a_prediction_requested_while_the_worker_waits_reaches_it_at_once(live_s
     claimer = threading.Thread(target=lambda: answers.append(
         Worker(client, DirectoryStorage("/nonexistent"), wait=30).claim_one(wait=30)))
     claimer.start()
-    deadline = time.monotonic() + 10
-    while WAKEUPS.waiting()[0] < 1:
-        assert time.monotonic() < deadline, "the claim is not waiting"
-        time.sleep(0.02)
+    waiting_on_the_server()
 
     requested = time.monotonic()
     with transaction.atomic():
