@@ -49,6 +49,13 @@ def end(*pairs: tuple[threading.Thread, Attempts]) -> None:
     assert wakeups.WAKEUPS.waiting() == (0, 0)
 
 
+def first_in_line(waiter: wakeups.Waiter) -> None:
+    """Enlist `waiter` ahead of the claims already waiting: the next wake-up is its."""
+    wakeups.WAKEUPS._enlist(waiter)
+    with wakeups.WAKEUPS._lock:
+        wakeups.WAKEUPS._claims.insert(0, wakeups.WAKEUPS._claims.pop())
+
+
 def wait_for(condition, timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -91,9 +98,7 @@ def test_a_claim_whose_time_runs_out_as_it_is_woken_hands_the_wake_up_on(no_fall
     waiting_claims(1)
     # A waiter woken (removed from the line, its event set) that leaves without trying:
     # what a claim at its deadline does.
-    wakeups.WAKEUPS._enlist(waiter)
-    with wakeups.WAKEUPS._lock:
-        wakeups.WAKEUPS._claims.insert(0, wakeups.WAKEUPS._claims.pop())
+    first_in_line(waiter)
     assert wakeups.WAKEUPS.wake(Learnuplet.kind, None, 1) == 1 and waiter.woken.is_set()
     assert second.calls == 1
 
@@ -114,9 +119,7 @@ def test_a_wake_up_for_another_site_is_handed_on_only_to_that_site(no_fallback):
     c2, _ = in_thread(lambda: wakeups.WAKEUPS.claim(same_site, model=Learnuplet, site=here, timeout=10))
     waiting_claims(2)
     leaving = wakeups.Waiter(Learnuplet.kind, here)
-    wakeups.WAKEUPS._enlist(leaving)
-    with wakeups.WAKEUPS._lock:
-        wakeups.WAKEUPS._claims.insert(0, wakeups.WAKEUPS._claims.pop())
+    first_in_line(leaving)
     assert wakeups.WAKEUPS.wake(Learnuplet.kind, here, 1) == 1 and leaving.woken.is_set()
 
     wakeups.WAKEUPS._leave(leaving)
