@@ -23,6 +23,7 @@ workers, worker_class, threads, keepalive = (_project[k] for k in ("workers", "w
 on_starting = _project["on_starting"]  # worker_connections follows the threads
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_WAIT = re.compile(r"wait=[0-9.]+")
 _local = threading.local()
 _lock = threading.Lock()
 _requests: dict[str, dict[str, Any]] = {}
@@ -60,7 +61,10 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
     # CPU time of this thread alone: what the request costs, however busy the machine.
     cpu = time.thread_time() - cpu_start
     wrapping.__exit__(None, None, None)
-    path = _UUID.sub("{uuid}", req.path) + (f"?{_UUID.sub('{uuid}', req.query)}" if req.query else "")
+    # UUIDs read {uuid} and a waiting claim's seconds `wait=S`: one entry per route and
+    # query shape (jittered waits made one per request, and a file too big to write on exit).
+    query = _WAIT.sub("wait=S", _UUID.sub("{uuid}", req.query)) if req.query else ""
+    path = _UUID.sub("{uuid}", req.path) + (f"?{query}" if query else "")
     key = f"{req.method} {path}"
     with _lock:
         stats = _requests.setdefault(

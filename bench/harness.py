@@ -219,7 +219,11 @@ class Server:
             self.process.kill()
             self.process.wait()
         for path in self.stats_dir.glob("*.json"):
-            worker = json.loads(path.read_text())
+            try:
+                worker = json.loads(path.read_text())
+            except ValueError:  # a worker killed while writing: its counts are lost, not the run's
+                print(f"(a server worker's statistics were cut short: {path.name})", file=sys.stderr)
+                continue
             self.peak_rss_kb = max(self.peak_rss_kb, worker["peak_rss_kb"])
             for key, stats in worker["requests"].items():
                 merged = self.requests.setdefault(
